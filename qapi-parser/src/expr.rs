@@ -137,6 +137,9 @@ pub(crate) fn check_exprs(parsed: &mut Parsed, legacy: bool) -> Result<Vec<Def>>
             TopLevel::Definition { mut expr, info, doc } => {
                 if legacy {
                     crate::legacy::modernize(&mut expr);
+                    for nested in crate::legacy::hoist_nested_structs(&mut expr) {
+                        defs.push(c.check_expr(nested, info, None)?);
+                    }
                 }
                 defs.push(c.check_expr(expr, info, doc)?);
             }
@@ -198,6 +201,10 @@ impl Checker<'_> {
     }
 
     fn check_name_str<'n>(&self, name: &'n str, info: InfoId, source: &str) -> Result<&'n str> {
+        if self.legacy && !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
+            // Old releases used '.' in enum values and other shapes.
+            return Ok(name_stem(name).unwrap_or(name));
+        }
         match name_stem(name) {
             Some(stem) if !c_name(name, false).starts_with("q_") => Ok(stem),
             _ => Err(self.err(info, format!("{source} has an invalid name"))),

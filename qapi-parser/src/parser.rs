@@ -510,9 +510,16 @@ impl FileParser<'_> {
                     return Ok(expr);
                 }
                 Some(TokKind::Comma) => {}
+                // QEMU before 1.6 did not require the comma.
+                Some(TokKind::Str) if self.ctx.legacy => continue,
                 _ => return Err(self.parse_error("expected ',' or '}'")),
             }
             self.accept(true)?;
+            if self.ctx.legacy && self.kind() == Some(TokKind::RBrace) {
+                // QEMU before 1.6 accepted a trailing comma.
+                self.accept(true)?;
+                return Ok(expr);
+            }
             if self.kind() != Some(TokKind::Str) {
                 return Err(self.parse_error("expected string"));
             }

@@ -834,6 +834,18 @@ impl Builder {
             .clone();
         let enum_values = match &self.entity(tag_member.ty).kind {
             EntityKind::Enum { values, .. } => values.clone(),
+            // QEMU 1.7 discriminated on a string member; its branch names
+            // are the values.
+            EntityKind::Builtin { json_type: JsonType::String } if self.legacy => u
+                .branches
+                .iter()
+                .map(|b| EnumValue {
+                    name: b.name.clone(),
+                    ifcond: b.ifcond.clone(),
+                    features: Vec::new(),
+                    info: b.info,
+                })
+                .collect(),
             _ => {
                 return Err(self.err(
                     info,
