@@ -307,7 +307,8 @@ impl Doc {
         self.storage[id].connected = true;
         self.args.insert(name.to_owned(), id);
         let mut index = 1;
-        while index < self.order.len() && self.storage[self.order[index]].kind == SectionKind::Member
+        while index < self.order.len()
+            && self.storage[self.order[index]].kind == SectionKind::Member
         {
             index += 1;
         }

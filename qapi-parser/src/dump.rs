@@ -128,7 +128,12 @@ fn dump_entity(schema: &Schema, e: &Entity, out: &mut String) {
             print_features(out, &e.features, 4);
         }
         EntityKind::Event(ev) => {
-            let _ = writeln!(out, "event {} {}", e.name, name_or_none(schema, ev.arg_type));
+            let _ = writeln!(
+                out,
+                "event {} {}",
+                e.name,
+                name_or_none(schema, ev.arg_type)
+            );
             let _ = writeln!(out, "    boxed={}", py_bool(ev.boxed));
             print_if(out, &e.ifcond, 4);
             print_features(out, &e.features, 4);

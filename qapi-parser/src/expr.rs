@@ -134,7 +134,11 @@ pub(crate) fn check_exprs(parsed: &mut Parsed, legacy: bool) -> Result<Vec<Def>>
                 features: Vec::new(),
                 kind: DefKind::Include(file),
             }),
-            TopLevel::Definition { mut expr, info, doc } => {
+            TopLevel::Definition {
+                mut expr,
+                info,
+                doc,
+            } => {
                 if legacy {
                     crate::legacy::modernize(&mut expr);
                     for nested in crate::legacy::hoist_nested_structs(&mut expr) {
@@ -193,7 +197,12 @@ impl Checker<'_> {
         Error::at(self.map, info, None, msg.into())
     }
 
-    fn check_name_is_str<'v>(&self, v: Option<&'v Value>, info: InfoId, source: &str) -> Result<&'v str> {
+    fn check_name_is_str<'v>(
+        &self,
+        v: Option<&'v Value>,
+        info: InfoId,
+        source: &str,
+    ) -> Result<&'v str> {
         match v {
             Some(Value::Str(s)) => Ok(s),
             _ => Err(self.err(info, format!("{source} requires a string name"))),
@@ -201,7 +210,12 @@ impl Checker<'_> {
     }
 
     fn check_name_str<'n>(&self, name: &'n str, info: InfoId, source: &str) -> Result<&'n str> {
-        if self.legacy && !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
+        if self.legacy
+            && !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        {
             // Old releases used '.' in enum values and other shapes.
             return Ok(name_stem(name).unwrap_or(name));
         }
@@ -214,7 +228,10 @@ impl Checker<'_> {
     fn check_name_upper(&self, name: &str, info: InfoId, source: &str) -> Result<()> {
         let stem = self.check_name_str(name, info, source)?;
         if !self.legacy && stem.chars().any(|c| c.is_ascii_lowercase() || c == '-') {
-            return Err(self.err(info, format!("name of {source} must not use lowercase or '-'")));
+            return Err(self.err(
+                info,
+                format!("name of {source} must not use lowercase or '-'"),
+            ));
         }
         Ok(())
     }
@@ -234,7 +251,10 @@ impl Checker<'_> {
         if (!permit_upper && stem.chars().any(|c| c.is_ascii_uppercase()))
             || (!permit_underscore && stem.contains('_'))
         {
-            return Err(self.err(info, format!("name of {source} must not use uppercase or '_'")));
+            return Err(self.err(
+                info,
+                format!("name of {source} must not use uppercase or '_'"),
+            ));
         }
         Ok(())
     }
@@ -243,7 +263,11 @@ impl Checker<'_> {
         match meta {
             "event" => self.check_name_upper(name, info, meta),
             "command" => {
-                let permit = self.pragma.command_name_exceptions.iter().any(|n| n == name);
+                let permit = self
+                    .pragma
+                    .command_name_exceptions
+                    .iter()
+                    .any(|n| n == name);
                 self.check_name_lower(name, info, meta, false, permit)
             }
             _ => {
@@ -267,7 +291,11 @@ impl Checker<'_> {
         required: &[&str],
         optional: &[&str],
     ) -> Result<()> {
-        let missing: Vec<&str> = required.iter().copied().filter(|k| !value.contains(k)).collect();
+        let missing: Vec<&str> = required
+            .iter()
+            .copied()
+            .filter(|k| !value.contains(k))
+            .collect();
         if !missing.is_empty() {
             return Err(self.err(
                 info,
@@ -326,7 +354,9 @@ impl Checker<'_> {
                 }
                 let (op, operand) = &o.0[0];
                 if op == "not" {
-                    return Ok(IfCond::Not(Box::new(self.check_if_cond(operand, info, source)?)));
+                    return Ok(IfCond::Not(Box::new(
+                        self.check_if_cond(operand, info, source)?,
+                    )));
                 }
                 let Value::Array(operands) = operand else {
                     return Err(self.err(
@@ -354,7 +384,11 @@ impl Checker<'_> {
         }
     }
 
-    fn check_features(&self, features: Option<&mut Value>, info: InfoId) -> Result<Vec<FeatureDef>> {
+    fn check_features(
+        &self,
+        features: Option<&mut Value>,
+        info: InfoId,
+    ) -> Result<Vec<FeatureDef>> {
         let Some(features) = features else {
             return Ok(Vec::new());
         };
@@ -364,7 +398,9 @@ impl Checker<'_> {
         normalize_named(items);
         let mut out = Vec::with_capacity(items.len());
         for feat in items.iter() {
-            let Value::Object(feat) = feat else { unreachable!("normalized") };
+            let Value::Object(feat) = feat else {
+                unreachable!("normalized")
+            };
             let source = "'features' member";
             self.check_keys(feat, info, source, &["name"], &["if"])?;
             let name = self.check_name_is_str(feat.get("name"), info, source)?;
@@ -379,7 +415,12 @@ impl Checker<'_> {
         Ok(out)
     }
 
-    fn check_type_name(&self, v: Option<&Value>, info: InfoId, source: &str) -> Result<Option<String>> {
+    fn check_type_name(
+        &self,
+        v: Option<&Value>,
+        info: InfoId,
+        source: &str,
+    ) -> Result<Option<String>> {
         match v {
             None => Ok(None),
             Some(Value::Str(s)) => Ok(Some(s.clone())),
@@ -423,7 +464,8 @@ impl Checker<'_> {
         let Value::Object(members) = v else {
             return Err(self.err(info, format!("{source} should be an object or type name")));
         };
-        let permissive = parent.is_some_and(|p| self.pragma.member_name_exceptions.iter().any(|n| n == p));
+        let permissive =
+            parent.is_some_and(|p| self.pragma.member_name_exceptions.iter().any(|n| n == p));
         let mut out = Vec::with_capacity(members.len());
         for (key, arg) in members.0.iter_mut() {
             let key_source = format!("{source} member '{key}'");
@@ -436,10 +478,18 @@ impl Checker<'_> {
             if c == "u" || c.starts_with("has_") {
                 return Err(self.err(info, format!("{key_source} uses reserved name")));
             }
-            let Value::Object(arg) = arg else { unreachable!("normalized") };
+            let Value::Object(arg) = arg else {
+                unreachable!("normalized")
+            };
             self.check_keys(arg, info, &key_source, &["type"], &["if", "features"])?;
             let ifcond = self.check_if(arg, info, &key_source)?;
-            let features = self.check_features(arg.0.iter_mut().find(|(k, _)| k == "features").map(|(_, v)| v), info)?;
+            let features = self.check_features(
+                arg.0
+                    .iter_mut()
+                    .find(|(k, _)| k == "features")
+                    .map(|(_, v)| v),
+                info,
+            )?;
             let ty = self
                 .check_type_name_or_array(arg.get("type"), info, &key_source)?
                 .expect("'type' is present");
@@ -464,7 +514,9 @@ impl Checker<'_> {
         match v {
             None => Ok(None),
             Some(Value::Str(s)) => Ok(Some(ArgDef::Named(s.clone()))),
-            Some(v) => Ok(Some(ArgDef::Inline(self.check_type_implicit(v, info, source, parent)?))),
+            Some(v) => Ok(Some(ArgDef::Inline(
+                self.check_type_implicit(v, info, source, parent)?,
+            ))),
         }
     }
 
@@ -481,7 +533,9 @@ impl Checker<'_> {
             if alternate {
                 self.check_name_lower(key, info, &source, false, false)?;
             }
-            let Value::Object(value) = value else { unreachable!("normalized") };
+            let Value::Object(value) = value else {
+                unreachable!("normalized")
+            };
             self.check_keys(value, info, &source, &["type"], &["if"])?;
             let ifcond = self.check_if(value, info, &source)?;
             let ty = if names_or_arrays {
@@ -535,13 +589,25 @@ impl Checker<'_> {
 
         let kind = match meta {
             "enum" => {
-                self.check_keys(&expr, info, meta, &["enum", "data"], &["if", "features", "prefix"])?;
+                self.check_keys(
+                    &expr,
+                    info,
+                    meta,
+                    &["enum", "data"],
+                    &["if", "features", "prefix"],
+                )?;
                 self.check_enum(&name, &mut expr, info)?
             }
             "union" => {
                 if self.legacy && !expr.contains("discriminator") {
                     // A simple union (before QEMU 6.2): no base needed.
-                    self.check_keys(&expr, info, meta, &["union", "data"], &["base", "if", "features"])?;
+                    self.check_keys(
+                        &expr,
+                        info,
+                        meta,
+                        &["union", "data"],
+                        &["base", "if", "features"],
+                    )?;
                 } else {
                     self.check_keys(
                         &expr,
@@ -556,7 +622,13 @@ impl Checker<'_> {
                 self.check_union(&name, &mut expr, info)?
             }
             "alternate" => {
-                self.check_keys(&expr, info, meta, &["alternate", "data"], &["if", "features"])?;
+                self.check_keys(
+                    &expr,
+                    info,
+                    meta,
+                    &["alternate", "data"],
+                    &["if", "features"],
+                )?;
                 normalize_members(expr.0.iter_mut().find(|(k, _)| k == "data").map(|(_, v)| v));
                 let data = expr.get("data").expect("checked");
                 if !truthy(Some(data)) {
@@ -570,9 +642,20 @@ impl Checker<'_> {
                 }
             }
             "struct" => {
-                self.check_keys(&expr, info, meta, &["struct", "data"], &["base", "if", "features"])?;
+                self.check_keys(
+                    &expr,
+                    info,
+                    meta,
+                    &["struct", "data"],
+                    &["base", "if", "features"],
+                )?;
                 normalize_members(expr.0.iter_mut().find(|(k, _)| k == "data").map(|(_, v)| v));
-                let data = expr.0.iter_mut().find(|(k, _)| k == "data").map(|(_, v)| v).expect("checked");
+                let data = expr
+                    .0
+                    .iter_mut()
+                    .find(|(k, _)| k == "data")
+                    .map(|(_, v)| v)
+                    .expect("checked");
                 let members = self.check_type_implicit(data, info, "'data'", Some(&name))?;
                 let base = self.check_type_name(expr.get("base"), info, "'base'")?;
                 DefKind::Struct { base, members }
@@ -599,7 +682,8 @@ impl Checker<'_> {
                 normalize_members(expr.0.iter_mut().find(|(k, _)| k == "data").map(|(_, v)| v));
                 let boxed = truthy(expr.get("boxed"));
                 let data = self.check_args(&mut expr, info, boxed)?;
-                let returns = self.check_type_name_or_array(expr.get("returns"), info, "'returns'")?;
+                let returns =
+                    self.check_type_name_or_array(expr.get("returns"), info, "'returns'")?;
                 DefKind::Command {
                     data,
                     returns,
@@ -612,7 +696,13 @@ impl Checker<'_> {
                 }
             }
             _ => {
-                self.check_keys(&expr, info, meta, &["event"], &["data", "boxed", "if", "features"])?;
+                self.check_keys(
+                    &expr,
+                    info,
+                    meta,
+                    &["event"],
+                    &["data", "boxed", "if", "features"],
+                )?;
                 normalize_members(expr.0.iter_mut().find(|(k, _)| k == "data").map(|(_, v)| v));
                 let boxed = truthy(expr.get("boxed"));
                 let data = self.check_args(&mut expr, info, boxed)?;
@@ -621,7 +711,13 @@ impl Checker<'_> {
         };
 
         let ifcond = self.check_if(&expr, info, meta)?;
-        let features = self.check_features(expr.0.iter_mut().find(|(k, _)| k == "features").map(|(_, v)| v), info)?;
+        let features = self.check_features(
+            expr.0
+                .iter_mut()
+                .find(|(k, _)| k == "features")
+                .map(|(_, v)| v),
+            info,
+        )?;
         self.check_flags(&expr, info)?;
         Ok(Def {
             name,
@@ -639,7 +735,9 @@ impl Checker<'_> {
             let Some(data) = data else {
                 return Err(self.err(info, "'boxed': true requires 'data'"));
             };
-            Ok(self.check_type_name(Some(data), info, "'data'")?.map(ArgDef::Named))
+            Ok(self
+                .check_type_name(Some(data), info, "'data'")?
+                .map(ArgDef::Named))
         } else {
             self.check_type_name_or_implicit(data, info, "'data'", None)
         }
@@ -668,7 +766,12 @@ impl Checker<'_> {
 
     fn check_enum(&self, name: &str, expr: &mut Object, info: InfoId) -> Result<DefKind> {
         let prefix = expr.get("prefix").cloned();
-        let data = expr.0.iter_mut().find(|(k, _)| k == "data").map(|(_, v)| v).expect("checked");
+        let data = expr
+            .0
+            .iter_mut()
+            .find(|(k, _)| k == "data")
+            .map(|(_, v)| v)
+            .expect("checked");
         let Value::Array(members) = data else {
             return Err(self.err(info, "'data' must be an array"));
         };
@@ -681,10 +784,14 @@ impl Checker<'_> {
         normalize_named(members);
         let mut values = Vec::with_capacity(members.len());
         for member in members.iter_mut() {
-            let Value::Object(member) = member else { unreachable!("normalized") };
+            let Value::Object(member) = member else {
+                unreachable!("normalized")
+            };
             let source = "'data' member";
             self.check_keys(member, info, source, &["name"], &["if", "features"])?;
-            let member_name = self.check_name_is_str(member.get("name"), info, source)?.to_owned();
+            let member_name = self
+                .check_name_is_str(member.get("name"), info, source)?
+                .to_owned();
             let source = format!("{source} '{member_name}'");
             // Enum values may start with a digit: hide it from the check.
             let checked = if member_name.chars().next().is_some_and(|c| c.is_numeric()) {
@@ -694,7 +801,14 @@ impl Checker<'_> {
             };
             self.check_name_lower(&checked, info, &source, permissive, permissive)?;
             let ifcond = self.check_if(member, info, &source)?;
-            let features = self.check_features(member.0.iter_mut().find(|(k, _)| k == "features").map(|(_, v)| v), info)?;
+            let features = self.check_features(
+                member
+                    .0
+                    .iter_mut()
+                    .find(|(k, _)| k == "features")
+                    .map(|(_, v)| v),
+                info,
+            )?;
             values.push(ValueDef {
                 name: member_name,
                 ifcond,
@@ -709,7 +823,10 @@ impl Checker<'_> {
         let base = self.check_type_name_or_implicit(base_v, info, "'base'", Some(name))?;
         let discriminator = match expr.get("discriminator") {
             None if self.legacy => None,
-            d => Some(self.check_name_is_str(d, info, "'discriminator'")?.to_owned()),
+            d => Some(
+                self.check_name_is_str(d, info, "'discriminator'")?
+                    .to_owned(),
+            ),
         };
         let Some(Value::Object(data)) = expr.get("data") else {
             return Err(self.err(info, "'data' must be an object"));

@@ -48,7 +48,11 @@ impl IfCond {
                 out.write_str("}")
             }
             IfCond::All(v) | IfCond::Any(v) => {
-                let op = if matches!(self, IfCond::All(_)) { "all" } else { "any" };
+                let op = if matches!(self, IfCond::All(_)) {
+                    "all"
+                } else {
+                    "any"
+                };
                 write!(out, "{{'{op}': [")?;
                 for (i, c) in v.iter().enumerate() {
                     if i > 0 {

@@ -23,7 +23,10 @@ use crate::ast::{Object, Value};
 
 /// Rewrites one top-level definition in place.
 pub(crate) fn modernize(expr: &mut Object) {
-    if !expr.contains("struct") && expr.contains("type") && expr.get("type").is_some_and(|v| v.as_str().is_some()) {
+    if !expr.contains("struct")
+        && expr.contains("type")
+        && expr.get("type").is_some_and(|v| v.as_str().is_some())
+    {
         if let Some(pos) = expr.0.iter().position(|(k, _)| k == "type") {
             expr.0[pos].0 = "struct".into();
         }
@@ -177,7 +180,8 @@ impl CExpr<'_> {
         {
             self.i += 1;
         }
-        (self.i > start).then(|| Value::Str(String::from_utf8_lossy(&self.s[start..self.i]).into_owned()))
+        (self.i > start)
+            .then(|| Value::Str(String::from_utf8_lossy(&self.s[start..self.i]).into_owned()))
     }
 }
 
@@ -202,9 +206,15 @@ pub(crate) fn hoist_nested_structs(expr: &mut Object) -> Vec<Object> {
 
 fn hoist_in(parent: &str, data: &mut Object, out: &mut Vec<Object>) {
     for (key, value) in data.0.iter_mut() {
-        let Value::Object(inner) = value else { continue };
+        let Value::Object(inner) = value else {
+            continue;
+        };
         // `{ 'type': ..., 'if': ... }` is a member, not a nested struct.
-        if inner.contains("type") && inner.keys().all(|k| matches!(k, "type" | "if" | "features")) {
+        if inner.contains("type")
+            && inner
+                .keys()
+                .all(|k| matches!(k, "type" | "if" | "features"))
+        {
             continue;
         }
         let member = key.trim_start_matches('*');

@@ -9,7 +9,8 @@
 //!       ──expr──▶ checked definitions ──schema──▶ ir::Schema ──dump──▶ text
 //! ```
 //!
-//! * [`lexer`](crate::lexer) (private): `qapi.pest` turns a file into tokens.
+//! * [`lexer`]: `qapi.pest`, the lexical grammar, and the scanner
+//!   that implements it.
 //! * `parser`: values, `include` and `pragma` directives, documentation
 //!   blocks ([`doc`]).
 //! * `expr`: each definition's keys, names, conditions, features, flags.
@@ -33,7 +34,7 @@ pub mod error;
 mod expr;
 pub mod ir;
 mod legacy;
-mod lexer;
+pub mod lexer;
 pub mod naming;
 mod parser;
 mod schema;

@@ -3,25 +3,102 @@
 /// Words the reference protects with a `q_` prefix in C names.
 const PROTECTED: &[&str] = &[
     // C89
-    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
-    "enum", "extern", "float", "for", "goto", "if", "int", "long", "register", "return",
-    "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned",
-    "void", "volatile", "while",
+    "auto",
+    "break",
+    "case",
+    "char",
+    "const",
+    "continue",
+    "default",
+    "do",
+    "double",
+    "else",
+    "enum",
+    "extern",
+    "float",
+    "for",
+    "goto",
+    "if",
+    "int",
+    "long",
+    "register",
+    "return",
+    "short",
+    "signed",
+    "sizeof",
+    "static",
+    "struct",
+    "switch",
+    "typedef",
+    "union",
+    "unsigned",
+    "void",
+    "volatile",
+    "while",
     // C99
-    "inline", "restrict", "_Bool", "_Complex", "_Imaginary",
+    "inline",
+    "restrict",
+    "_Bool",
+    "_Complex",
+    "_Imaginary",
     // C11
-    "_Alignas", "_Alignof", "_Atomic", "_Generic", "_Noreturn", "_Static_assert",
+    "_Alignas",
+    "_Alignof",
+    "_Atomic",
+    "_Generic",
+    "_Noreturn",
+    "_Static_assert",
     "_Thread_local",
     // GCC
-    "asm", "typeof",
+    "asm",
+    "typeof",
     // C++
-    "bool", "catch", "class", "const_cast", "delete", "dynamic_cast", "explicit", "false",
-    "friend", "mutable", "namespace", "new", "operator", "private", "protected", "public",
-    "reinterpret_cast", "static_cast", "template", "this", "throw", "true", "try", "typeid",
-    "typename", "using", "virtual", "wchar_t", "and", "and_eq", "bitand", "bitor", "compl",
-    "not", "not_eq", "or", "or_eq", "xor", "xor_eq",
+    "bool",
+    "catch",
+    "class",
+    "const_cast",
+    "delete",
+    "dynamic_cast",
+    "explicit",
+    "false",
+    "friend",
+    "mutable",
+    "namespace",
+    "new",
+    "operator",
+    "private",
+    "protected",
+    "public",
+    "reinterpret_cast",
+    "static_cast",
+    "template",
+    "this",
+    "throw",
+    "true",
+    "try",
+    "typeid",
+    "typename",
+    "using",
+    "virtual",
+    "wchar_t",
+    "and",
+    "and_eq",
+    "bitand",
+    "bitor",
+    "compl",
+    "not",
+    "not_eq",
+    "or",
+    "or_eq",
+    "xor",
+    "xor_eq",
     // namespace pollution
-    "unix", "errno", "mips", "sparc", "i386", "linux",
+    "unix",
+    "errno",
+    "mips",
+    "sparc",
+    "i386",
+    "linux",
 ];
 
 /// The C name the reference derives from a QAPI name: every character
@@ -30,7 +107,13 @@ const PROTECTED: &[&str] = &[
 pub fn c_name(name: &str, protect: bool) -> String {
     let mapped: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if protect
         && (PROTECTED.contains(&mapped.as_str())

@@ -448,10 +448,9 @@ impl FileParser<'_> {
                     .iter()
                     .map(|v| match v {
                         Value::Str(s) => Ok(s.clone()),
-                        _ => Err(p.sem_error(
-                            info,
-                            format!("pragma {name} must be a list of strings"),
-                        )),
+                        _ => Err(
+                            p.sem_error(info, format!("pragma {name} must be a list of strings"))
+                        ),
                     })
                     .collect(),
                 _ => Err(p.sem_error(info, format!("pragma {name} must be a list of strings"))),
@@ -534,7 +533,9 @@ impl FileParser<'_> {
         }
         if !matches!(
             self.kind(),
-            Some(TokKind::LBrace | TokKind::LBracket | TokKind::Str | TokKind::True | TokKind::False)
+            Some(
+                TokKind::LBrace | TokKind::LBracket | TokKind::Str | TokKind::True | TokKind::False
+            )
         ) {
             return Err(self.parse_error("expected '{', '[', ']', string, or boolean"));
         }
@@ -791,9 +792,8 @@ impl FileParser<'_> {
                     no_more_args = true;
                 } else if let Some((name, _)) = match_at_name_colon(&l) {
                     if no_more_args {
-                        return Err(self.parse_error(format!(
-                            "description of '@{name}:' follows a section"
-                        )));
+                        return Err(self
+                            .parse_error(format!("description of '@{name}:' follows a section")));
                     }
                     while let Some((name, rest)) = line.as_deref().and_then(match_at_name_colon) {
                         let (name, rest) = (name.to_owned(), rest.to_owned());
@@ -917,8 +917,11 @@ fn match_section_tag(line: &str) -> Option<(&str, &str)> {
 /// punctuation, or `None`.
 fn find_single_space(line: &str) -> Option<usize> {
     let c: Vec<char> = line.chars().collect();
-    let starts_sentence =
-        |i: usize| c.get(i) == Some(&' ') && c.get(i + 1).is_some_and(|&ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '(');
+    let starts_sentence = |i: usize| {
+        c.get(i) == Some(&' ')
+            && c.get(i + 1)
+                .is_some_and(|&ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '(')
+    };
     let is_word = |ch: char| ch.is_alphanumeric() || ch == '_';
     let mut i = 0;
     while i < c.len() {
@@ -936,7 +939,10 @@ fn find_single_space(line: &str) -> Option<usize> {
             while c.get(j) == Some(&' ') {
                 j += 1;
             }
-            if c.get(j).is_some_and(|ch| ch.is_numeric()) && c.get(j + 1) == Some(&'.') && starts_sentence(j + 2) {
+            if c.get(j).is_some_and(|ch| ch.is_numeric())
+                && c.get(j + 1) == Some(&'.')
+                && starts_sentence(j + 2)
+            {
                 i = j + 4;
                 continue;
             }

@@ -36,6 +36,7 @@ struct Seen {
 struct Builder {
     s: Schema,
     module_by_name: HashMap<String, ModuleId>,
+    module_by_file: HashMap<crate::source::FileId, ModuleId>,
     features: IndexMap<String, Option<InfoId>>,
     schema_dir: PathBuf,
     state: Vec<State>,
@@ -68,7 +69,11 @@ fn relpath(path: &Path, start: &Path) -> String {
     let s: Vec<_> = start.components().collect();
     let common = p.iter().zip(&s).take_while(|(a, b)| a == b).count();
     let mut parts: Vec<String> = vec!["..".into(); s.len() - common];
-    parts.extend(p[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned()));
+    parts.extend(
+        p[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
     if parts.is_empty() {
         ".".into()
     } else {
@@ -93,6 +98,7 @@ pub(crate) fn build(fname: &str, parsed: Parsed, defs: Vec<Def>, legacy: bool) -
             by_name: HashMap::with_capacity(defs.len() * 2),
         },
         module_by_name: HashMap::new(),
+        module_by_file: HashMap::new(),
         features: IndexMap::new(),
         schema_dir: abspath(Path::new(dir)),
         state: Vec::new(),
@@ -224,7 +230,11 @@ impl Builder {
             ("any", Value),
             ("null", Null),
         ] {
-            self.def_definition(Self::new_entity(name.into(), None, EntityKind::Builtin { json_type }))?;
+            self.def_definition(Self::new_entity(
+                name.into(),
+                None,
+                EntityKind::Builtin { json_type },
+            ))?;
             self.make_array_type(name, None)?;
         }
         self.def_definition(Self::new_entity(
@@ -238,19 +248,24 @@ impl Builder {
                 union: None,
             }),
         ))?;
-        let values = ["none", "qnull", "qnum", "qstring", "qdict", "qlist", "qbool"]
-            .iter()
-            .map(|n| EnumValue {
-                name: (*n).into(),
-                ifcond: None,
-                features: Vec::new(),
-                info: None,
-            })
-            .collect();
+        let values = [
+            "none", "qnull", "qnum", "qstring", "qdict", "qlist", "qbool",
+        ]
+        .iter()
+        .map(|n| EnumValue {
+            name: (*n).into(),
+            ifcond: None,
+            features: Vec::new(),
+            info: None,
+        })
+        .collect();
         self.def_definition(Self::new_entity(
             "QType".into(),
             None,
-            EntityKind::Enum { values, prefix: None },
+            EntityKind::Enum {
+                values,
+                prefix: None,
+            },
         ))?;
         Ok(())
     }
@@ -294,7 +309,12 @@ impl Builder {
         }
     }
 
-    fn make_members(&mut self, defs: Vec<MemberDef>, info: InfoId, defined_in: &str) -> Result<Vec<Member>> {
+    fn make_members(
+        &mut self,
+        defs: Vec<MemberDef>,
+        info: InfoId,
+        defined_in: &str,
+    ) -> Result<Vec<Member>> {
         let mut out = Vec::with_capacity(defs.len());
         for m in defs {
             let type_name = self.type_name(&m.ty, info)?;
@@ -313,7 +333,11 @@ impl Builder {
         Ok(out)
     }
 
-    fn object(base_name: Option<String>, local_members: Vec<Member>, union: Option<Union>) -> EntityKind {
+    fn object(
+        base_name: Option<String>,
+        local_members: Vec<Member>,
+        union: Option<Union>,
+    ) -> EntityKind {
         EntityKind::Object(ObjectType {
             base_name,
             base: None,
@@ -337,7 +361,8 @@ impl Builder {
         let name = format!("q_obj_{name}-{role}");
         if !self.s.by_name.contains_key(&name) {
             let members = self.make_members(members, info, &name)?;
-            let mut e = Self::new_entity(name.clone(), Some(info), Self::object(None, members, None));
+            let mut e =
+                Self::new_entity(name.clone(), Some(info), Self::object(None, members, None));
             e.ifcond = ifcond;
             self.def_definition(e)?;
         }
@@ -379,7 +404,14 @@ impl Builder {
             DefKind::Enum { values, prefix } => {
                 let features = self.make_features(features, Some(info));
                 let values = self.make_enum_values(values, info);
-                return self.def_named(name, info, doc, ifcond, features, EntityKind::Enum { values, prefix });
+                return self.def_named(
+                    name,
+                    info,
+                    doc,
+                    ifcond,
+                    features,
+                    EntityKind::Enum { values, prefix },
+                );
             }
             other => other,
         };
@@ -395,7 +427,9 @@ impl Builder {
                 branches,
             } => {
                 let base = match base {
-                    Some(ArgDef::Inline(m)) => self.make_implicit_object_type(&name, info, ifcond.clone(), "base", m)?,
+                    Some(ArgDef::Inline(m)) => {
+                        self.make_implicit_object_type(&name, info, ifcond.clone(), "base", m)?
+                    }
                     Some(ArgDef::Named(n)) => Some(n),
                     None => None,
                 };
@@ -544,7 +578,14 @@ impl Builder {
                 info: Some(info),
             })
             .collect();
-        let mut e = Self::new_entity(kind_name.clone(), Some(info), EntityKind::Enum { values, prefix: None });
+        let mut e = Self::new_entity(
+            kind_name.clone(),
+            Some(info),
+            EntityKind::Enum {
+                values,
+                prefix: None,
+            },
+        );
         e.ifcond = ifcond.clone();
         self.def_definition(e)?;
         let base = self.make_implicit_object_type(
@@ -575,7 +616,12 @@ impl Builder {
 
     // ----- checks ------------------------------------------------------
 
-    fn resolve_type(&self, name: &str, info: Option<InfoId>, what: impl FnOnce() -> String) -> Result<EntityId> {
+    fn resolve_type(
+        &self,
+        name: &str,
+        info: Option<InfoId>,
+        what: impl FnOnce() -> String,
+    ) -> Result<EntityId> {
         self.lookup_type(name)
             .ok_or_else(|| self.err(info, format!("{} uses unknown type '{name}'", what())))
     }
@@ -606,7 +652,12 @@ impl Builder {
         }
     }
 
-    fn check_clash(&self, m: Seen, info: Option<InfoId>, seen: &mut HashMap<String, Seen>) -> Result<()> {
+    fn check_clash(
+        &self,
+        m: Seen,
+        info: Option<InfoId>,
+        seen: &mut HashMap<String, Seen>,
+    ) -> Result<()> {
         let cname = c_name(&m.name, true);
         if let Some(other) = seen.get(&cname) {
             return Err(self.err(
@@ -630,7 +681,12 @@ impl Builder {
         }
     }
 
-    fn check_features(&self, features: &[Feature], defined_in: &str, info: Option<InfoId>) -> Result<()> {
+    fn check_features(
+        &self,
+        features: &[Feature],
+        defined_in: &str,
+        info: Option<InfoId>,
+    ) -> Result<()> {
         let mut seen = HashMap::new();
         for f in features {
             self.check_clash(
@@ -653,7 +709,10 @@ impl Builder {
         self.check_features(&e.features, &e.name, e.info)?;
         if e.is_type() {
             if let Some(f) = e.features.iter().find(|f| f.is_special()) {
-                return Err(self.err(e.info, format!("feature '{}' is not supported for types", f.name)));
+                return Err(self.err(
+                    e.info,
+                    format!("feature '{}' is not supported for types", f.name),
+                ));
             }
         }
         Ok(())
@@ -732,7 +791,12 @@ impl Builder {
 
     /// Members (and, for unions, every branch's members) of a checked
     /// object type against `seen`.
-    fn object_check_clash(&self, id: EntityId, info: Option<InfoId>, seen: &mut HashMap<String, Seen>) -> Result<()> {
+    fn object_check_clash(
+        &self,
+        id: EntityId,
+        info: Option<InfoId>,
+        seen: &mut HashMap<String, Seen>,
+    ) -> Result<()> {
         let o = self.object_type(id).expect("an object type");
         for m in &o.members {
             self.check_clash(Self::seen_member(m), info, seen)?;
@@ -743,7 +807,12 @@ impl Builder {
         Ok(())
     }
 
-    fn branches_check_clash(&self, u: &Union, info: Option<InfoId>, seen: &HashMap<String, Seen>) -> Result<()> {
+    fn branches_check_clash(
+        &self,
+        u: &Union,
+        info: Option<InfoId>,
+        seen: &HashMap<String, Seen>,
+    ) -> Result<()> {
         for b in &u.branches {
             let mut s = seen.clone();
             self.object_check_clash(b.ty, info, &mut s)?;
@@ -779,13 +848,21 @@ impl Builder {
             }
             self.check_object(b)?;
             self.object_check_clash(b, info, &mut seen)?;
-            members.extend(self.object_type(b).expect("checked").members.iter().cloned());
+            members.extend(
+                self.object_type(b)
+                    .expect("checked")
+                    .members
+                    .iter()
+                    .cloned(),
+            );
             base = Some(b);
         }
         let mut local = o.local_members.clone();
         for m in local.iter_mut() {
             let seen_m = Self::seen_member(m);
-            m.ty = self.resolve_type(&m.type_name, m.info, || self.describe_member(&seen_m, m.info))?;
+            m.ty = self.resolve_type(&m.type_name, m.info, || {
+                self.describe_member(&seen_m, m.info)
+            })?;
             self.check_features(&m.features, &m.name, m.info)?;
             self.check_clash(seen_m, info, &mut seen)?;
             members.push(m.clone());
@@ -818,10 +895,15 @@ impl Builder {
         let explicit = u.branches.len();
         let tag = &u.tag;
         let Some(tag_seen) = seen.get(&c_name(tag, true)).filter(|m| &m.name == tag) else {
-            return Err(self.err(info, format!("discriminator '{tag}' is not a member of 'base'")));
+            return Err(self.err(
+                info,
+                format!("discriminator '{tag}' is not a member of 'base'"),
+            ));
         };
         let defined_in = tag_seen.defined_in.clone();
-        let base_id = self.lookup_type(&defined_in).expect("the tag's type exists");
+        let base_id = self
+            .lookup_type(&defined_in)
+            .expect("the tag's type exists");
         let base = if self.entity(base_id).is_implicit() {
             "'base'".to_owned()
         } else {
@@ -836,7 +918,9 @@ impl Builder {
             EntityKind::Enum { values, .. } => values.clone(),
             // QEMU 1.7 discriminated on a string member; its branch names
             // are the values.
-            EntityKind::Builtin { json_type: JsonType::String } if self.legacy => u
+            EntityKind::Builtin {
+                json_type: JsonType::String,
+            } if self.legacy => u
                 .branches
                 .iter()
                 .map(|b| EnumValue {
@@ -854,7 +938,10 @@ impl Builder {
             }
         };
         if tag_member.optional {
-            return Err(self.err(info, format!("discriminator member '{tag}' of {base} must not be optional")));
+            return Err(self.err(
+                info,
+                format!("discriminator member '{tag}' of {base} must not be optional"),
+            ));
         }
         if tag_member.ifcond.is_some() {
             return Err(self.err(
@@ -881,9 +968,15 @@ impl Builder {
             let seen_b = Seen {
                 name: b.name.clone(),
                 role: "branch",
-                defined_in: if i < explicit { union_name.to_owned() } else { defined_in.clone() },
+                defined_in: if i < explicit {
+                    union_name.to_owned()
+                } else {
+                    defined_in.clone()
+                },
             };
-            b.ty = self.resolve_type(&b.type_name, b.info, || self.describe_member(&seen_b, b.info))?;
+            b.ty = self.resolve_type(&b.type_name, b.info, || {
+                self.describe_member(&seen_b, b.info)
+            })?;
             if !enum_values.iter().any(|v| v.name == b.name) {
                 return Err(self.err(
                     info,
@@ -910,7 +1003,9 @@ impl Builder {
         let e = self.entity(id);
         let info = e.info;
         let name = e.name.clone();
-        let EntityKind::Alternate { branches } = &e.kind else { unreachable!() };
+        let EntityKind::Alternate { branches } = &e.kind else {
+            unreachable!()
+        };
         let mut branches = branches.clone();
         for b in branches.iter_mut() {
             let seen_b = Seen {
@@ -918,7 +1013,9 @@ impl Builder {
                 role: "branch",
                 defined_in: name.clone(),
             };
-            b.ty = self.resolve_type(&b.type_name, b.info, || self.describe_member(&seen_b, b.info))?;
+            b.ty = self.resolve_type(&b.type_name, b.info, || {
+                self.describe_member(&seen_b, b.info)
+            })?;
         }
         let mut seen = HashMap::new();
         let mut types_seen: Vec<(&'static str, String)> = Vec::new();
@@ -946,18 +1043,25 @@ impl Builder {
             let Some(qtype) = qtype else {
                 return Err(self.err(
                     info,
-                    format!("{} cannot use {}", self.describe_member(&seen_b, info), self.describe(b.ty)),
+                    format!(
+                        "{} cannot use {}",
+                        self.describe_member(&seen_b, info),
+                        self.describe(b.ty)
+                    ),
                 ));
             };
             let mut conflicting = vec![qtype];
             if qtype == "QTYPE_QSTRING" {
                 if let EntityKind::Enum { values, .. } = &t.kind {
                     for v in values {
-                        if (v.name == "on" || v.name == "off") && !conflicting.contains(&"QTYPE_QBOOL") {
+                        if (v.name == "on" || v.name == "off")
+                            && !conflicting.contains(&"QTYPE_QBOOL")
+                        {
                             conflicting.push("QTYPE_QBOOL");
                         }
-                        if v.name.starts_with(|c: char| matches!(c, '-' | '+' | '.') || c.is_ascii_digit())
-                            && !conflicting.contains(&"QTYPE_QNUM")
+                        if v.name.starts_with(|c: char| {
+                            matches!(c, '-' | '+' | '.') || c.is_ascii_digit()
+                        }) && !conflicting.contains(&"QTYPE_QNUM")
                         {
                             conflicting.push("QTYPE_QNUM");
                         }
@@ -990,16 +1094,28 @@ impl Builder {
 
     /// The argument type of a command or event; `what` is "command" or
     /// "event".
-    fn check_arg_type(&mut self, id: EntityId, name: &str, boxed: bool, what: &str) -> Result<Option<EntityId>> {
+    fn check_arg_type(
+        &mut self,
+        id: EntityId,
+        name: &str,
+        boxed: bool,
+        what: &str,
+    ) -> Result<Option<EntityId>> {
         let info = self.entity(id).info;
         let arg = self.resolve_type(name, info, || format!("{what}'s 'data'"))?;
         let Some(o) = self.object_type(arg) else {
-            return Err(self.err(info, format!("{what}'s 'data' cannot take {}", self.describe(arg))));
+            return Err(self.err(
+                info,
+                format!("{what}'s 'data' cannot take {}", self.describe(arg)),
+            ));
         };
         if o.union.is_some() && !boxed {
             return Err(self.err(
                 info,
-                format!("{what}'s 'data' can take {} only with 'boxed': true", self.describe(arg)),
+                format!(
+                    "{what}'s 'data' can take {} only with 'boxed': true",
+                    self.describe(arg)
+                ),
             ));
         }
         self.check_object(arg)?;
@@ -1007,7 +1123,10 @@ impl Builder {
             .object_type(arg)
             .is_some_and(|o| o.members.iter().any(|m| m.ifcond.is_some()));
         if conditional && !boxed {
-            return Err(self.err(info, format!("conditional {what} arguments require 'boxed': true")));
+            return Err(self.err(
+                info,
+                format!("conditional {what} arguments require 'boxed': true"),
+            ));
         }
         Ok(Some(arg))
     }
@@ -1017,7 +1136,9 @@ impl Builder {
         let e = self.entity(id);
         let info = e.info;
         let name = e.name.clone();
-        let EntityKind::Command(c) = &e.kind else { unreachable!() };
+        let EntityKind::Command(c) = &e.kind else {
+            unreachable!()
+        };
         let c = c.clone();
         let arg_type = match &c.arg_type_name {
             Some(n) => self.check_arg_type(id, n, c.boxed, "command")?,
@@ -1026,7 +1147,7 @@ impl Builder {
         let mut ret_type = None;
         if let Some(r) = &c.ret_type_name {
             let ret = self.resolve_type(r, info, || "command's 'returns'".into())?;
-            let excepted = self.s.pragma.command_returns_exceptions.iter().any(|n| *n == name);
+            let excepted = self.s.pragma.command_returns_exceptions.contains(&name);
             if !excepted && !self.legacy {
                 let mut t = ret;
                 if let EntityKind::Array { element, .. } = &self.entity(t).kind {
@@ -1050,7 +1171,9 @@ impl Builder {
 
     fn check_event(&mut self, id: EntityId) -> Result<()> {
         self.check_definition(id)?;
-        let EntityKind::Event(ev) = &self.entity(id).kind else { unreachable!() };
+        let EntityKind::Event(ev) = &self.entity(id).kind else {
+            unreachable!()
+        };
         let ev = ev.clone();
         let arg_type = match &ev.arg_type_name {
             Some(n) => self.check_arg_type(id, n, ev.boxed, "event")?,
@@ -1069,7 +1192,13 @@ impl Builder {
         self.s.docs[doc].connect_feature(&self.s.source, &f.name, f.info, strict)
     }
 
-    fn connect_member(&mut self, doc: usize, name: &str, role: &str, info: Option<InfoId>) -> Result<()> {
+    fn connect_member(
+        &mut self,
+        doc: usize,
+        name: &str,
+        role: &str,
+        info: Option<InfoId>,
+    ) -> Result<()> {
         let strict = !self.legacy;
         let info = info.unwrap_or(self.s.docs[doc].info);
         self.s.docs[doc].connect_member(
@@ -1119,11 +1248,13 @@ impl Builder {
                     self.connect_member(doc, &b.name, "branch", b.info)?;
                 }
             }
-            EntityKind::Command(Command { arg_type: Some(a), .. })
-            | EntityKind::Event(Event { arg_type: Some(a), .. }) => {
-                if self.entity(*a).is_implicit() {
-                    self.connect_doc(*a, Some(doc))?;
-                }
+            EntityKind::Command(Command {
+                arg_type: Some(a), ..
+            })
+            | EntityKind::Event(Event {
+                arg_type: Some(a), ..
+            }) if self.entity(*a).is_implicit() => {
+                self.connect_doc(*a, Some(doc))?;
             }
             _ => {}
         }
@@ -1136,11 +1267,21 @@ impl Builder {
             EntityKind::Array { element, .. } => self.entity(*element).info,
             _ => e.info,
         };
-        let fname = match info {
-            Some(i) => self.s.source.file_name(i).to_owned(),
-            None => BUILTIN_MODULE.to_owned(),
+        let module = match info {
+            Some(i) => {
+                let file = self.s.source.info(i).file;
+                match self.module_by_file.get(&file) {
+                    Some(&m) => m,
+                    None => {
+                        let fname = self.s.source.file(file).name.clone();
+                        let m = self.make_module(&fname);
+                        self.module_by_file.insert(file, m);
+                        m
+                    }
+                }
+            }
+            None => ModuleId(0),
         };
-        let module = self.make_module(&fname);
         self.entity_mut(id).module = module;
         self.s.modules[module.0 as usize].entities.push(id);
     }
