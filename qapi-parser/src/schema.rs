@@ -834,10 +834,10 @@ impl Builder {
         let info = self.entity(id).info;
         let mut seen: HashMap<String, Seen> = HashMap::new();
         let mut members: Vec<Member> = Vec::new();
-        let o = self.object_type(id).expect("an object type").clone();
+        let base_name = self.object_type(id).and_then(|o| o.base_name.clone());
 
         let mut base = None;
-        if let Some(base_name) = &o.base_name {
+        if let Some(base_name) = &base_name {
             let b = self.resolve_type(base_name, info, || "'base'".into())?;
             let is_struct = self.object_type(b).is_some_and(|bo| bo.union.is_none());
             if !is_struct {
@@ -857,7 +857,11 @@ impl Builder {
             );
             base = Some(b);
         }
-        let mut local = o.local_members.clone();
+        // Work on the members outside the entity, and put them back below.
+        let (mut local, mut union) = match &mut self.entity_mut(id).kind {
+            EntityKind::Object(o) => (std::mem::take(&mut o.local_members), o.union.take()),
+            _ => unreachable!("check_object on an object type"),
+        };
         for m in local.iter_mut() {
             let seen_m = Self::seen_member(m);
             m.ty = self.resolve_type(&m.type_name, m.info, || {
@@ -868,7 +872,6 @@ impl Builder {
             members.push(m.clone());
         }
 
-        let mut union = o.union.clone();
         if let Some(u) = union.as_mut() {
             let name = self.entity(id).name.clone();
             self.check_union_branches(u, &name, info, &seen)?;
@@ -1212,16 +1215,37 @@ impl Builder {
     }
 
     fn connect_doc(&mut self, id: EntityId, doc: Option<usize>) -> Result<()> {
-        let e = self.entity(id).clone();
-        let Some(doc) = doc.or(e.doc) else {
+        let Some(doc) = doc.or(self.entity(id).doc) else {
             return Ok(());
         };
-        if !matches!(e.kind, EntityKind::Include { .. }) {
-            for f in &e.features {
-                self.connect_feature(doc, f)?;
-            }
+        // Borrow the entity's parts out while the doc is updated (the
+        // recursion only visits other entities: implicit bases and
+        // argument types), and put them back whatever happens.
+        let e = self.entity_mut(id);
+        let kind = std::mem::replace(
+            &mut e.kind,
+            EntityKind::Include {
+                module: ModuleId(0),
+            },
+        );
+        let features = std::mem::take(&mut e.features);
+        let result = self.connect_doc_parts(doc, &kind, &features);
+        let e = self.entity_mut(id);
+        e.kind = kind;
+        e.features = features;
+        result
+    }
+
+    fn connect_doc_parts(
+        &mut self,
+        doc: usize,
+        kind: &EntityKind,
+        features: &[Feature],
+    ) -> Result<()> {
+        for f in features {
+            self.connect_feature(doc, f)?;
         }
-        match &e.kind {
+        match kind {
             EntityKind::Enum { values, .. } => {
                 for v in values {
                     self.connect_member(doc, &v.name, "value", v.info)?;

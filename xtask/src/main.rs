@@ -65,7 +65,51 @@ fn ci() -> Result<(), String> {
         "-D",
         "warnings",
     ])?;
-    cargo(&["test", "--workspace", "--no-fail-fast"])
+    test_with_summary()
+}
+
+/// Runs the workspace's tests, echoing their output, and ends with one
+/// line that totals every test binary's `test result:` line (cargo's own
+/// last line is that of whichever crate comes last, often one with no
+/// doc-tests, which reads as if nothing ran).
+fn test_with_summary() -> Result<(), String> {
+    use std::io::{BufRead, BufReader};
+    let args = ["test", "--workspace", "--no-fail-fast"];
+    let shown = format!("cargo {}", args.join(" "));
+    eprintln!("xtask: running {shown}");
+    let mut child = Command::new(cargo_program())
+        .args(args)
+        .current_dir(qapi_tests::workspace_root())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|err| format!("cannot run {shown}: {err}"))?;
+    let (mut passed, mut failed) = (0u64, 0u64);
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                for part in rest.split(';') {
+                    let mut words = part.split_whitespace().rev();
+                    let (Some(what), Some(n)) = (words.next(), words.next()) else {
+                        continue;
+                    };
+                    let n: u64 = n.parse().unwrap_or(0);
+                    match what {
+                        "passed" => passed += n,
+                        "failed" => failed += n,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    let status = child.wait().map_err(|err| format!("{shown}: {err}"))?;
+    println!("tests: {passed} passed, {failed} failed");
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed ({status})"))
+    }
 }
 
 /// Runs `program args...` from the workspace root; `Err` unless it succeeds.

@@ -8,6 +8,7 @@
 //!   exists. Until then it acts as `check --legacy --dump` on the newest seed
 //!   schema bundled with this repository (`schemas/9.0.4/net-schema.json`).
 
+use std::io::IsTerminal as _;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -66,11 +67,24 @@ fn main() -> ExitCode {
 }
 
 /// Loads `schema`; prints its dump if asked, or the diagnostic on failure.
-fn check(schema: &Path, options: &Options, dump: bool) -> ExitCode {
-    let schema = match qapi_parser::load(schema, options) {
+/// Whether legacy mode reads the schema that the current rules reject.
+fn legacy_accepts(schema: &Path) -> bool {
+    qapi_parser::load(schema, &Options { legacy: true }).is_ok()
+}
+
+fn check(schema_path: &Path, options: &Options, dump: bool) -> ExitCode {
+    let schema = match qapi_parser::load(schema_path, options) {
         Ok(schema) => schema,
         Err(err) => {
             eprintln!("{err}");
+            // The reference's text stays byte-exact for scripts and the
+            // conformance corpus; a person at a terminal also learns when
+            // the schema is in an older QEMU's dialect.
+            if !options.legacy && io::stderr().is_terminal() && legacy_accepts(schema_path) {
+                eprintln!(
+                    "note: this schema is accepted with --legacy (the language of older QEMU releases)"
+                );
+            }
             return ExitCode::FAILURE;
         }
     };
