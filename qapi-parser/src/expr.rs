@@ -483,13 +483,7 @@ impl Checker<'_> {
             };
             self.check_keys(arg, info, &key_source, &["type"], &["if", "features"])?;
             let ifcond = self.check_if(arg, info, &key_source)?;
-            let features = self.check_features(
-                arg.0
-                    .iter_mut()
-                    .find(|(k, _)| k == "features")
-                    .map(|(_, v)| v),
-                info,
-            )?;
+            let features = self.check_features(arg.get_mut("features"), info)?;
             let ty = self
                 .check_type_name_or_array(arg.get("type"), info, &key_source)?
                 .expect("'type' is present");
@@ -617,8 +611,8 @@ impl Checker<'_> {
                         &["if", "features"],
                     )?;
                 }
-                normalize_members(expr.0.iter_mut().find(|(k, _)| k == "base").map(|(_, v)| v));
-                normalize_members(expr.0.iter_mut().find(|(k, _)| k == "data").map(|(_, v)| v));
+                normalize_members(expr.get_mut("base"));
+                normalize_members(expr.get_mut("data"));
                 self.check_union(&name, &mut expr, info)?
             }
             "alternate" => {
@@ -629,7 +623,7 @@ impl Checker<'_> {
                     &["alternate", "data"],
                     &["if", "features"],
                 )?;
-                normalize_members(expr.0.iter_mut().find(|(k, _)| k == "data").map(|(_, v)| v));
+                normalize_members(expr.get_mut("data"));
                 let data = expr.get("data").expect("checked");
                 if !truthy(Some(data)) {
                     return Err(self.err(info, "'data' must not be empty"));
@@ -649,7 +643,7 @@ impl Checker<'_> {
                     &["struct", "data"],
                     &["base", "if", "features"],
                 )?;
-                normalize_members(expr.0.iter_mut().find(|(k, _)| k == "data").map(|(_, v)| v));
+                normalize_members(expr.get_mut("data"));
                 let data = expr
                     .0
                     .iter_mut()
@@ -679,7 +673,7 @@ impl Checker<'_> {
                         "coroutine",
                     ],
                 )?;
-                normalize_members(expr.0.iter_mut().find(|(k, _)| k == "data").map(|(_, v)| v));
+                normalize_members(expr.get_mut("data"));
                 let boxed = truthy(expr.get("boxed"));
                 let data = self.check_args(&mut expr, info, boxed)?;
                 let returns =
@@ -703,7 +697,7 @@ impl Checker<'_> {
                     &["event"],
                     &["data", "boxed", "if", "features"],
                 )?;
-                normalize_members(expr.0.iter_mut().find(|(k, _)| k == "data").map(|(_, v)| v));
+                normalize_members(expr.get_mut("data"));
                 let boxed = truthy(expr.get("boxed"));
                 let data = self.check_args(&mut expr, info, boxed)?;
                 DefKind::Event { data, boxed }
@@ -711,13 +705,7 @@ impl Checker<'_> {
         };
 
         let ifcond = self.check_if(&expr, info, meta)?;
-        let features = self.check_features(
-            expr.0
-                .iter_mut()
-                .find(|(k, _)| k == "features")
-                .map(|(_, v)| v),
-            info,
-        )?;
+        let features = self.check_features(expr.get_mut("features"), info)?;
         self.check_flags(&expr, info)?;
         Ok(Def {
             name,
@@ -730,7 +718,7 @@ impl Checker<'_> {
     }
 
     fn check_args(&self, expr: &mut Object, info: InfoId, boxed: bool) -> Result<Option<ArgDef>> {
-        let data = expr.0.iter_mut().find(|(k, _)| k == "data").map(|(_, v)| v);
+        let data = expr.get_mut("data");
         if boxed {
             let Some(data) = data else {
                 return Err(self.err(info, "'boxed': true requires 'data'"));
@@ -819,7 +807,7 @@ impl Checker<'_> {
     }
 
     fn check_union(&self, name: &str, expr: &mut Object, info: InfoId) -> Result<DefKind> {
-        let base_v = expr.0.iter_mut().find(|(k, _)| k == "base").map(|(_, v)| v);
+        let base_v = expr.get_mut("base");
         let base = self.check_type_name_or_implicit(base_v, info, "'base'", Some(name))?;
         let discriminator = match expr.get("discriminator") {
             None if self.legacy => None,

@@ -4,13 +4,13 @@
 //! A port of the reference's `QAPISchemaParser`, keeping its order of
 //! checks so that the first error reported is the same one.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use crate::ast::{Object, Value};
 use crate::doc::{Doc, SectionKind};
 use crate::error::{strerror, Error, Result};
 use crate::lexer::{tokenize, Tok, TokKind};
-use crate::source::{FileId, InfoId, Pragma, SourceMap};
+use crate::source::{abspath, FileId, InfoId, Pragma, SourceMap};
 
 /// How deeply arrays and objects may nest.  The reference has no limit
 /// of its own (Python's recursion limit stops it near 330 levels); real
@@ -63,27 +63,6 @@ struct Ctx {
     legacy: bool,
 }
 
-/// Python's `os.path.abspath`: absolute and lexically normalized.
-fn abspath(p: &str) -> PathBuf {
-    let path = Path::new(p);
-    let joined = if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(path)
-    };
-    let mut out = PathBuf::new();
-    for c in joined.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
-}
-
 /// Python's `os.path.join(os.path.dirname(base), rel)`.
 fn join_dirname(base: &str, rel: &str) -> String {
     if rel.starts_with('/') {
@@ -118,7 +97,7 @@ fn normalize_newlines(mut src: String) -> String {
 
 impl Ctx {
     fn parse_file(&mut self, fname: &str, bytes: Vec<u8>, incl_info: Option<InfoId>) -> Result<()> {
-        self.included.push(abspath(fname));
+        self.included.push(abspath(Path::new(fname)));
         let file = self.out.map.add_file(fname.to_owned(), incl_info);
         let src = match String::from_utf8(bytes) {
             Ok(s) => normalize_newlines(s),
@@ -419,12 +398,12 @@ impl FileParser<'_> {
     }
 
     fn include(&mut self, include: &str, info: InfoId, incl_fname: &str) -> Result<()> {
-        let abs = abspath(incl_fname);
+        let abs = abspath(Path::new(incl_fname));
         // An inclusion loop: the file is one of the including files.
         let map = &self.ctx.out.map;
         let mut inf = Some(info);
         while let Some(i) = inf {
-            if abspath(map.file_name(i)) == abs {
+            if abspath(Path::new(map.file_name(i))) == abs {
                 return Err(self.sem_error(info, format!("inclusion loop for {include}")));
             }
             inf = map.file(map.info(i).file).included_from;

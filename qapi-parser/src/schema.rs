@@ -4,7 +4,7 @@
 //! the reference's `schema.py`, in its order of checks.
 
 use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
@@ -13,7 +13,7 @@ use crate::expr::{ArgDef, BranchDef, Def, DefKind, FeatureDef, MemberDef, TypeRe
 use crate::ir::*;
 use crate::naming::c_name;
 use crate::parser::Parsed;
-use crate::source::InfoId;
+use crate::source::{abspath, InfoId};
 
 const UNRESOLVED: EntityId = EntityId(u32::MAX);
 const BUILTIN_MODULE: &str = "./builtin";
@@ -41,26 +41,6 @@ struct Builder {
     schema_dir: PathBuf,
     state: Vec<State>,
     legacy: bool,
-}
-
-/// Python's `os.path.abspath`.
-fn abspath(p: &Path) -> PathBuf {
-    let joined = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(p)
-    };
-    let mut out = PathBuf::new();
-    for c in joined.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }
 
 /// Python's `os.path.relpath(path, start)` on absolute, normalized paths.

@@ -7,6 +7,29 @@
 //! the same sharing (and the same messages) fall out naturally.
 
 use std::fmt::Write as _;
+use std::path::{Component, Path, PathBuf};
+
+/// Python's `os.path.abspath`: absolute and lexically normalized (no
+/// symlinks resolved), which is how the reference compares and names
+/// files.
+pub(crate) fn abspath(p: &Path) -> PathBuf {
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
 
 /// Index of a source file in a [`SourceMap`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
