@@ -1,8 +1,17 @@
-//! Code generators for checked QAPI schemas.
+//! Code generators for checked QAPI schemas: the IR built by
+//! [`qapi_parser`] becomes Rust that links against `qapi-runtime`.
 //!
-//! This crate will turn the IR built by [`qapi_parser`] into Rust: types,
-//! command traits and dispatchers, events and introspection data. The Rust
-//! generator arrives with a later issue; for now the crate only ships the
-//! `qapi-gen` command-line tool (`src/bin/qapi-gen.rs`), whose `check`
-//! subcommand runs the front end alone.
+//! The stages, one module each:
+//!
+//! * [`cfg`]: `if` conditions to `#[cfg]` through the user's mapping;
+//! * [`names`]: QAPI names to Rust names (case, keywords, clashes);
+//! * [`docs`]: QAPI doc comments to rustdoc;
+//! * [`rust`]: types, commands, events as `proc_macro2` tokens,
+//!   formatted with `prettyplease`;
+//! * [`introspect`]: the `query-qmp-schema` answer;
+//! * [`builder`]: the `build.rs` entry point, in the style of prost-build.
 #![deny(missing_docs)]
+
+pub mod cfg;
+pub mod docs;
+pub mod introspect;

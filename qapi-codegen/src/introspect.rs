@@ -1,0 +1,3 @@
+//! Introspection: the `query-qmp-schema` answer for a schema.
+//!
+//! (Being written: see the module's owner.)
