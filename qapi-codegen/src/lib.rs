@@ -12,6 +12,12 @@
 //! * [`builder`]: the `build.rs` entry point, in the style of prost-build.
 #![deny(missing_docs)]
 
+pub mod builder;
 pub mod cfg;
 pub mod docs;
 pub mod introspect;
+pub mod names;
+pub mod rust;
+
+pub use builder::{BuildError, Builder};
+pub use rust::{generate, generate_source, GenerateError, Options, Parts, Unstable};

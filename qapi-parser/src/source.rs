@@ -93,6 +93,11 @@ impl SourceMap {
         &self.files[id.0 as usize]
     }
 
+    /// Every file read, in the order first read (the main file first).
+    pub fn files(&self) -> impl Iterator<Item = &SourceFile> {
+        self.files.iter()
+    }
+
     /// The location with this id.
     pub fn info(&self, id: InfoId) -> &SourceInfo {
         &self.infos[id.0 as usize]

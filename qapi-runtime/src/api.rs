@@ -47,12 +47,23 @@ pub struct CommandInfo {
     /// `false` for `'gen': false`: the schema leaves the marshalling to
     /// hand-written code, and the generated dispatcher does not route it.
     pub gen: bool,
+    /// Whether this build has the command (its `if` condition holds).
+    pub enabled: bool,
+}
+
+impl CommandInfo {
+    /// Applies the compat policy to a call of this command: QEMU's
+    /// "Deprecated command NAME disabled by policy" (`CommandNotFound`).
+    pub fn check_policy(&self, input: &Input) -> Result<(), crate::Error> {
+        input
+            .policy()
+            .check_input(self.special, crate::policy::Subject::Command, self.name)
+            .map_err(|desc| crate::Error::new(crate::ErrorClass::CommandNotFound, desc))
+    }
 }
 
 /// A QAPI enum type.
 pub trait QapiEnum: Sized + 'static {
-    /// Every value's wire name, in schema order (for this build's cfgs).
-    const VALUES: &'static [&'static str];
     /// The wire name.
     fn as_str(&self) -> &str;
     /// The value with this wire name.
@@ -70,4 +81,24 @@ pub trait Event: Sized {
     /// Reads an event of this set; `None` when the name is not one of
     /// its events (a client keeps such events as raw JSON).
     fn parse(name: &str, data: Option<Value>, input: &mut Input) -> Option<Result<Self, InputError>>;
+}
+
+/// A string that names no value of an enum (`FromStr`'s error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{value}' is not a value of {enum_name}")]
+pub struct UnknownValue {
+    /// The enum's QAPI name.
+    pub enum_name: &'static str,
+    /// The string given.
+    pub value: String,
+}
+
+impl UnknownValue {
+    /// The error for `value` in `enum_name`.
+    pub fn new(enum_name: &'static str, value: &str) -> Self {
+        UnknownValue {
+            enum_name,
+            value: value.to_owned(),
+        }
+    }
 }

@@ -631,6 +631,12 @@ impl<T: Visit> Visit for Vec<T> {
     }
 }
 
+impl<T: VisitMembers> VisitMembers for Box<T> {
+    fn visit_members(input: &mut Input, object: &mut Object) -> Result<Self, InputError> {
+        T::visit_members(input, object).map(Box::new)
+    }
+}
+
 impl<T: Visit> Visit for Box<T> {
     fn visit(input: &mut Input, name: Option<&'static str>, value: Value) -> Result<Self, InputError> {
         T::visit(input, name, value).map(Box::new)

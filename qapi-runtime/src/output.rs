@@ -44,6 +44,12 @@ pub trait OutputMembers {
     fn output_members(&self, out: &Output, object: &mut Map<String, Value>);
 }
 
+impl<T: OutputMembers + ?Sized> OutputMembers for Box<T> {
+    fn output_members(&self, out: &Output, object: &mut Map<String, Value>) {
+        (**self).output_members(out, object)
+    }
+}
+
 /// The JSON object of an object type.
 pub fn object<T: OutputMembers + ?Sized>(value: &T, out: &Output) -> Value {
     let mut object = Map::new();
@@ -114,15 +120,18 @@ pub fn serialize<T: ToValue + ?Sized, S: serde::Serializer>(value: &T, serialize
 }
 
 /// Implements serde's `Serialize` and `Deserialize` for generated types
-/// through [`ToValue`] and [`Visit`](crate::Visit).
+/// through [`ToValue`] and [`Visit`](crate::Visit). Attributes before a
+/// type (`#[cfg(...)]`, `#[allow(deprecated)]`) go on both impls.
 #[macro_export]
 macro_rules! impl_serde {
-    ($($t:ty),* $(,)?) => {$(
+    ($($(#[$attr:meta])* $t:ty),* $(,)?) => {$(
+        $(#[$attr])*
         impl $crate::__private::serde::Serialize for $t {
             fn serialize<S: $crate::__private::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
                 $crate::output::serialize(self, s)
             }
         }
+        $(#[$attr])*
         impl<'de> $crate::__private::serde::Deserialize<'de> for $t {
             fn deserialize<D: $crate::__private::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
                 $crate::input::deserialize(d)

@@ -13,9 +13,12 @@ use std::process::{Command, ExitCode, Stdio};
 use clap::{Parser, Subcommand};
 
 /// Debian packages the test suite needs beyond a Rust toolchain; missing
-/// ones are installed with apt-get. None today: the data folders' `check.sh`
-/// scripts need only bash, coreutils and diffutils, which Debian always has.
-const SYSTEM_PACKAGES: &[&str] = &[];
+/// ones are installed with apt-get. The data folders' `check.sh` scripts
+/// need only bash, coreutils and diffutils, which Debian always has;
+/// `qemu-system-x86` brings `qemu-system-x86_64`, whose `query-qmp-schema`
+/// answer is what `tests/tests/introspection.rs` compares the
+/// introspection generator with (in CI that test fails without it).
+const SYSTEM_PACKAGES: &[&str] = &["qemu-system-x86"];
 
 /// The shared data folders the tests read.
 const SHARED_PARTS: [&str; 3] = ["qapi-conformance", "qapi-release-dumps", "qapi-schemas"];

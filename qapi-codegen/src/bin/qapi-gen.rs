@@ -4,9 +4,14 @@
 //!   On success it prints nothing, or with `--dump` the test-qapi.py dump, and
 //!   exits with 0. On failure it prints QEMU's diagnostic to stderr and exits
 //!   with 1. This is the interface the conformance corpus's `check.sh` drives.
-//! * `qapi-gen` without a subcommand will generate Rust once the generator
-//!   exists. Until then it acts as `check --legacy --dump` on the newest seed
-//!   schema bundled with this repository (`schemas/9.0.4/net-schema.json`).
+//! * `qapi-gen introspect [--legacy] [--cfg SYMBOL]... [--unmask] SCHEMA`
+//!   prints the `query-qmp-schema` answer of a QEMU built from the schema
+//!   with the given configuration symbols defined, as pretty-printed JSON.
+//! * `qapi-gen rust [SCHEMA] [-o FILE] [options]` generates Rust: types,
+//!   command traits and dispatchers, request types, events, introspection.
+//!   Without a schema it uses the newest seed bundled with this repository
+//!   (`schemas/9.0.4/net-schema.json`); without `-o` it prints to stdout.
+//! * `qapi-gen` without a subcommand acts as `qapi-gen rust`.
 
 use std::io::IsTerminal as _;
 use std::io::{self, BufWriter, Write};
@@ -27,8 +32,8 @@ const DEFAULT_SCHEMA: &str = concat!(
 #[derive(Parser)]
 #[command(name = "qapi-gen", version, about)]
 struct Cli {
-    /// What to do; without one, `check --legacy --dump` on the bundled
-    /// QEMU 9.0.4 net schema (later: generate Rust).
+    /// What to do; without one, `rust` on the bundled QEMU 9.0.4 net
+    /// schema, printed to stdout.
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -38,6 +43,51 @@ struct Cli {
 enum Command {
     /// Read and check a schema; report the first error the way QEMU does.
     Check(CheckArgs),
+    /// Generate Rust from a schema.
+    Rust(RustArgs),
+    /// Print the `query-qmp-schema` answer a QEMU built from the schema
+    /// gives, as pretty-printed JSON.
+    Introspect(IntrospectArgs),
+}
+
+/// Arguments of `qapi-gen rust`: the Builder's options.
+#[derive(Args, Default)]
+struct RustArgs {
+    /// Where to write (default: stdout).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Accept the forms used by older QEMU releases.
+    #[arg(long)]
+    legacy: bool,
+    /// Map a QAPI `if` symbol: `SYMBOL` (always defined), `!SYMBOL`
+    /// (undefined), or `SYMBOL=PREDICATE` (`CONFIG_AF_XDP=feature = "af-xdp"`).
+    #[arg(long = "cfg", value_name = "SPEC")]
+    cfg: Vec<String>,
+    /// Count symbols no --cfg names as defined (default: undefined).
+    #[arg(long)]
+    unmapped_defined: bool,
+    /// The runtime crate's path in generated code.
+    #[arg(long, value_name = "PATH", default_value = "::qapi_runtime")]
+    runtime: String,
+    /// Enums keep unknown values (`Unknown(String)`) when a client reads.
+    #[arg(long)]
+    open_enums: bool,
+    /// What to do with `unstable` interfaces: `include`, `omit`, or a
+    /// cfg predicate to gate them with (`feature = "unstable"`).
+    #[arg(long, value_name = "POLICY", default_value = "include")]
+    unstable: String,
+    /// An extra derive on every type. Repeat for more.
+    #[arg(long = "derive", value_name = "PATH")]
+    derives: Vec<String>,
+    /// Leave out a part: `types`, `server`, `client`, `events`,
+    /// `introspection`. Repeat for more.
+    #[arg(long = "without", value_name = "PART")]
+    without: Vec<String>,
+    /// Unmask type names in the introspection data.
+    #[arg(long)]
+    unmask: bool,
+    /// The top schema file (default: the bundled QEMU 9.0.4 net.json).
+    schema: Option<PathBuf>,
 }
 
 /// Arguments of `qapi-gen check`.
@@ -53,6 +103,24 @@ struct CheckArgs {
     schema: PathBuf,
 }
 
+/// Arguments of `qapi-gen introspect`.
+#[derive(Args)]
+struct IntrospectArgs {
+    /// Accept the forms used by older QEMU releases.
+    #[arg(long)]
+    legacy: bool,
+    /// A configuration symbol (`CONFIG_VNC`, `TARGET_I386`) to count as
+    /// defined; every other symbol is undefined. Repeat for more.
+    #[arg(long = "cfg", value_name = "SYMBOL")]
+    cfg: Vec<String>,
+    /// Keep type names instead of masking them as numbers (QEMU's
+    /// `qapi-gen -u`).
+    #[arg(long)]
+    unmask: bool,
+    /// The top schema file; messages print this name exactly as given.
+    schema: PathBuf,
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
         Some(Command::Check(args)) => check(
@@ -62,7 +130,79 @@ fn main() -> ExitCode {
             },
             args.dump,
         ),
-        None => check(Path::new(DEFAULT_SCHEMA), &Options { legacy: true }, true),
+        Some(Command::Introspect(args)) => introspect(&args),
+        Some(Command::Rust(args)) => rust(&args),
+        None => rust(&RustArgs {
+            runtime: "::qapi_runtime".into(),
+            unstable: "include".into(),
+            ..RustArgs::default()
+        }),
+    }
+}
+
+/// Generates Rust as `args` say; QEMU's diagnostic on a bad schema.
+fn rust(args: &RustArgs) -> ExitCode {
+    use qapi_codegen::{Builder, Parts, Unstable};
+    let schema = args.schema.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_SCHEMA));
+    let mut parts = Parts::default();
+    for part in &args.without {
+        match part.as_str() {
+            "types" => parts.types = false,
+            "server" => parts.server = false,
+            "client" => parts.client = false,
+            "events" => parts.events = false,
+            "introspection" => parts.introspection = false,
+            other => {
+                eprintln!("qapi-gen: unknown part '{other}' (types, server, client, events, introspection)");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let unstable = match args.unstable.as_str() {
+        "include" => Unstable::Include,
+        "omit" => Unstable::Omit,
+        predicate => Unstable::Cfg(predicate.to_owned()),
+    };
+    let mut cfg = qapi_codegen::cfg::CfgMap::new();
+    for spec in &args.cfg {
+        if let Err(e) = cfg.add_spec(spec) {
+            eprintln!("qapi-gen: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    cfg.unmapped_defined(args.unmapped_defined);
+    // The bundled 9.0 schema predates today's doc rules.
+    let legacy = args.legacy || args.schema.is_none();
+    let mut builder = Builder::new(&schema)
+        .legacy(legacy)
+        .cfg_map(cfg)
+        .parts(parts)
+        .runtime_path(&args.runtime)
+        .open_enums(args.open_enums)
+        .unstable(unstable)
+        .unmask_introspection(args.unmask)
+        .cargo_directives(false);
+    for d in &args.derives {
+        builder = builder.derive(d);
+    }
+    let source = match builder.generate_source() {
+        Ok(source) => source,
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let written = match &args.output {
+        Some(path) => std::fs::write(path, &source),
+        None => write_stdout(&source),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("qapi-gen: cannot write the output: {err}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -107,4 +247,31 @@ fn write_stdout(text: &str) -> io::Result<()> {
     let mut out = BufWriter::new(io::stdout().lock());
     out.write_all(text.as_bytes())?;
     out.flush()
+}
+
+/// `qapi-gen introspect`: loads the schema, prints the answer (or the
+/// diagnostic, as `check` does).
+fn introspect(args: &IntrospectArgs) -> ExitCode {
+    let options = Options {
+        legacy: args.legacy,
+    };
+    let schema = match qapi_parser::load(&args.schema, &options) {
+        Ok(schema) => schema,
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let defined = |symbol: &str| args.cfg.iter().any(|s| s == symbol);
+    let answer = qapi_codegen::introspect::schema_info(&schema, &defined, args.unmask);
+    let mut text = serde_json::to_string_pretty(&answer).unwrap_or_default();
+    text.push('\n');
+    match write_stdout(&text) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("qapi-gen: cannot write the answer: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,207 @@
+//! Events: a data type per event, the `Event` enum of all of them.
+
+use proc_macro2::TokenStream;
+use qapi_parser::ir::{EntityId, EntityKind};
+use quote::quote;
+
+use super::model::Context;
+use super::types;
+use crate::names::{self, Namespace};
+
+pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
+    let rt = &cx.rt;
+    let mut out = TokenStream::new();
+    let mut variants = Vec::new();
+    let mut name_arms = Vec::new();
+    let mut special_arms = Vec::new();
+    let mut data_arms = Vec::new();
+    let mut parse_arms = Vec::new();
+    let mut serde_types = Vec::new();
+    let mut variant_ns = Namespace::default();
+    let mut any_deprecated = false;
+    for (i, e) in cx.schema.entities.iter().enumerate() {
+        let id = EntityId(i as u32);
+        let EntityKind::Event(ev) = &e.kind else { continue };
+        let cond = cx.cond(id);
+        if !cond.is_possible() {
+            continue;
+        }
+        let name = &cx.names.events[&id];
+        let variant = quote::format_ident!("{}", variant_ns.claim(names::type_name(&e.name)));
+        let attr = cond.attr();
+        let docs = cx.item_docs(e);
+        let dep = cx.deprecated_attr(&e.features);
+        let allow = if dep.is_empty() { quote!() } else { quote!(#[allow(deprecated)]) };
+        any_deprecated |= !dep.is_empty();
+        let wire = &e.name;
+        let (item, has_data) = match ev.arg_type {
+            None => (
+                quote! {
+                    #docs
+                    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+                    #dep
+                    pub struct #name;
+
+                    #allow
+                    impl #rt::Visit for #name {
+                        fn visit(input: &mut #rt::Input, name: Option<&'static str>, value: #rt::Value) -> Result<Self, #rt::InputError> {
+                            let object = input.start_struct(name, value)?;
+                            input.end_struct(object)?;
+                            Ok(Self)
+                        }
+                    }
+
+                    #allow
+                    impl #rt::ToValue for #name {
+                        fn to_value(&self, _: &#rt::Output) -> #rt::Value {
+                            #rt::Value::Object(#rt::Map::new())
+                        }
+                    }
+                },
+                false,
+            ),
+            Some(arg) if ev.boxed => {
+                let ty = cx.type_ref(arg, true);
+                let eq = if cx.is_eq(arg) { quote!(Eq,) } else { quote!() };
+                (
+                    quote! {
+                        #docs
+                        #[derive(Debug, Clone, PartialEq, #eq)]
+                        #dep
+                        pub struct #name(pub #ty);
+
+                        #allow
+                        impl #rt::Visit for #name {
+                            fn visit(input: &mut #rt::Input, name: Option<&'static str>, value: #rt::Value) -> Result<Self, #rt::InputError> {
+                                #rt::Visit::visit(input, name, value).map(Self)
+                            }
+                        }
+
+                        #allow
+                        impl #rt::ToValue for #name {
+                            fn to_value(&self, out: &#rt::Output) -> #rt::Value {
+                                #rt::ToValue::to_value(&self.0, out)
+                            }
+                        }
+                    },
+                    true,
+                )
+            }
+            Some(arg) => {
+                let members = match &cx.schema.entity(arg).kind {
+                    EntityKind::Object(o) => &o.members[..],
+                    _ => &[],
+                };
+                let fields = types::fields(cx, members.iter(), &[]);
+                let derives = types::object_derives(cx, arg, &fields, false);
+                let decls = types::field_decls(cx, arg, &fields, true);
+                let impls = types::spread_cfg(
+                    &allow,
+                    types::object_impls(cx, &quote!(#name), &fields, quote!(), quote!(), quote!()),
+                );
+                (
+                    quote! {
+                        #docs
+                        #derives
+                        #dep
+                        pub struct #name {
+                            #decls
+                        }
+                        #impls
+                    },
+                    true,
+                )
+            }
+        };
+        out.extend(types::spread_cfg(&attr, item));
+        serde_types.push((quote!(#attr #allow), quote!(#name)));
+        let vdoc = format!(" [`{name}`]");
+        variants.push(quote!(#[doc = #vdoc] #attr #dep #variant(#name),));
+        out.extend(quote! {
+            #attr
+            #allow
+            impl From<#name> for Event {
+                fn from(e: #name) -> Self {
+                    Event::#variant(e)
+                }
+            }
+        });
+        name_arms.push(quote!(#attr Event::#variant(_) => #wire,));
+        if let Some(s) = cx.special(&e.features) {
+            special_arms.push(quote!(#attr Event::#variant(_) => #s,));
+        }
+        data_arms.push(if has_data {
+            quote!(#attr Event::#variant(d) => Some(#rt::ToValue::to_value(d, out)),)
+        } else {
+            quote!(#attr Event::#variant(_) => None,)
+        });
+        parse_arms.push(quote! {
+            #attr
+            #wire => input
+                .read::<#name>(data.unwrap_or_else(|| #rt::Value::Object(#rt::Map::new())))
+                .map(Event::#variant),
+        });
+    }
+    out.extend(types::serde_impls(cx, &serde_types));
+    let allow = if any_deprecated { quote!(#[allow(deprecated)]) } else { quote!() };
+    let empty = variants.is_empty();
+    let (name_body, special_body, data_body, parse_body) = if empty {
+        (
+            quote!(match *self {}),
+            quote!(match *self {}),
+            quote!({ let _ = out; match *self {} }),
+            quote!({ let _ = (name, data, input); None }),
+        )
+    } else {
+        let special_body = if special_arms.is_empty() {
+            quote!(#rt::Special::NONE)
+        } else {
+            quote! {
+                #[allow(unreachable_patterns)]
+                match self {
+                    #(#special_arms)*
+                    _ => #rt::Special::NONE,
+                }
+            }
+        };
+        (
+            quote!(match self { #(#name_arms)* }),
+            special_body,
+            quote!(match self { #(#data_arms)* }),
+            quote! {
+                Some(match name {
+                    #(#parse_arms)*
+                    _ => return None,
+                })
+            },
+        )
+    };
+    out.extend(quote! {
+        /// Every event of the schema.
+        #[derive(Debug, Clone, PartialEq)]
+        #[allow(clippy::large_enum_variant)]
+        pub enum Event {
+            #(#variants)*
+        }
+
+        #allow
+        impl #rt::Event for Event {
+            fn name(&self) -> &'static str {
+                #name_body
+            }
+
+            fn special(&self) -> #rt::Special {
+                #special_body
+            }
+
+            fn data(&self, out: &#rt::Output) -> Option<#rt::Value> {
+                #data_body
+            }
+
+            fn parse(name: &str, data: Option<#rt::Value>, input: &mut #rt::Input) -> Option<Result<Self, #rt::InputError>> {
+                #parse_body
+            }
+        }
+    });
+    out
+}
