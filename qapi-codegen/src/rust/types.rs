@@ -72,7 +72,7 @@ fn enumeration(cx: &Context<'_>, e: &Entity, name: &Ident, values: &[EnumValue])
     let doc = cx.schema.doc_of(e);
     let docs = cx.item_docs(e);
     let user = cx.user_attrs(&e.name);
-    let mut variants = Namespace::variants();
+    let mut variants = variant_namespace(cx);
     let values: Vec<(&EnumValue, Ident, Resolved)> = values
         .iter()
         .map(|v| {
@@ -245,12 +245,13 @@ fn variant_lint_allow<'a>(name: &Ident, variants: impl Iterator<Item = &'a Ident
     }
 }
 
-/// The variant namespace of one enum.
-struct Namespace;
-
-impl Namespace {
-    fn variants() -> names::Namespace {
+/// The variant namespace of one enum: `Unknown` is taken when enums are
+/// open (it keeps unknown values).
+fn variant_namespace(cx: &Context<'_>) -> names::Namespace {
+    if cx.options.open_enums {
         names::Namespace::with_reserved(&["Unknown"])
+    } else {
+        names::Namespace::default()
     }
 }
 
@@ -475,7 +476,7 @@ pub(crate) struct Variant<'b> {
 }
 
 pub(crate) fn variants<'b>(cx: &Context<'_>, id: EntityId, tag_enum: EntityId, branches: &'b [Branch], up: bool) -> Vec<Variant<'b>> {
-    let mut ns = Namespace::variants();
+    let mut ns = variant_namespace(cx);
     let mut methods = names::Namespace::with_reserved(&["dispatch"]);
     let tag_values = match &cx.schema.entity(tag_enum).kind {
         EntityKind::Enum { values, .. } => values.clone(),
@@ -483,7 +484,7 @@ pub(crate) fn variants<'b>(cx: &Context<'_>, id: EntityId, tag_enum: EntityId, b
     };
     // The discriminator enum's variant names, as `enumeration` assigns
     // them.
-    let mut tag_ns = Namespace::variants();
+    let mut tag_ns = variant_namespace(cx);
     let tag_idents: Vec<(String, Ident)> = tag_values
         .iter()
         .map(|v| (v.name.clone(), format_ident!("{}", tag_ns.claim(names::variant_name(&v.name)))))
@@ -809,7 +810,7 @@ fn alternate(cx: &Context<'_>, id: EntityId, e: &Entity, name: &Ident, branches:
     let doc = cx.schema.doc_of(e);
     let docs = cx.item_docs(e);
     let user = cx.user_attrs(&e.name);
-    let mut ns = Namespace::variants();
+    let mut ns = variant_namespace(cx);
     let eq = if cx.is_eq(id) { quote!(Eq,) } else { quote!() };
     let qname = &e.name;
     let mut defs = Vec::new();

@@ -1,0 +1,13 @@
+//! QEMU's netdev drivers, implementing the traits generated from QEMU
+//! 9.0's `net.json`.
+//!
+//! Today this crate holds the generated bindings only ([`qapi`]); the
+//! packet core and the drivers build on them.
+#![deny(missing_docs)]
+
+/// The types, command traits, events and introspection generated from
+/// QEMU 9.0's `net.json` (see `build.rs`).
+#[allow(missing_docs)]
+pub mod qapi {
+    include!(concat!(env!("OUT_DIR"), "/net.rs"));
+}
