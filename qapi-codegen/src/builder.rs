@@ -190,18 +190,8 @@ impl Builder {
             },
         );
         if self.cargo_directives {
-            // Announce what was read even when it failed to check, so a
-            // fix to an included file reruns the script.
-            println!("cargo::rerun-if-changed={}", self.schema.display());
-            if let Ok(schema) = &schema {
-                for f in schema.source.files() {
-                    println!("cargo::rerun-if-changed={}", f.name);
-                }
-            }
-            for p in self.options.cfg.predicates() {
-                if let Some(check) = check_cfg(p) {
-                    println!("cargo::rustc-check-cfg={check}");
-                }
+            for line in self.directives(schema.as_ref().ok()) {
+                println!("{line}");
             }
         }
         let schema = schema?;
@@ -211,6 +201,28 @@ impl Builder {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         Ok(crate::rust::generate_source(&schema, &self.options, &origin)?)
+    }
+
+    /// The `cargo::` lines for a build script: `rerun-if-changed` for the
+    /// main file and every file it includes (the main file even when the
+    /// schema failed to load, so a fix reruns the script), and
+    /// `rustc-check-cfg` for custom cfg names in the mapping.
+    pub fn directives(&self, schema: Option<&qapi_parser::Schema>) -> Vec<String> {
+        let mut out = vec![format!("cargo::rerun-if-changed={}", self.schema.display())];
+        if let Some(schema) = schema {
+            for f in schema.source.files() {
+                let line = format!("cargo::rerun-if-changed={}", f.name);
+                if !out.contains(&line) {
+                    out.push(line);
+                }
+            }
+        }
+        for p in self.options.cfg.predicates() {
+            if let Some(check) = check_cfg(p) {
+                out.push(format!("cargo::rustc-check-cfg={check}"));
+            }
+        }
+        out
     }
 
     /// Generates and writes the output file; returns its path.
@@ -273,4 +285,42 @@ fn check_cfg(predicate: &str) -> Option<String> {
         Some(v) => format!("cfg({name}, values({v}))"),
         None => format!("cfg({name})"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_read_reruns_the_build_script() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("main.json");
+        std::fs::write(&main, "{ 'include': 'sub/types.json' }\n{ 'command': 'ping' }\n").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/types.json"), "{ 'enum': 'Mode', 'data': ['a'] }\n").unwrap();
+        let builder = Builder::new(&main)
+            .map_cfg("CONFIG_X", "qapi_x")
+            .map_cfg("CONFIG_Y", r#"feature = "y""#);
+        let schema = qapi_parser::load(&main, &qapi_parser::Options::default()).unwrap();
+        let lines = builder.directives(Some(&schema));
+        let main_s = main.display().to_string();
+        assert_eq!(lines[0], format!("cargo::rerun-if-changed={main_s}"));
+        assert!(lines.iter().any(|l| l.ends_with("sub/types.json") && l.starts_with("cargo::rerun-if-changed=")));
+        assert!(lines.contains(&"cargo::rustc-check-cfg=cfg(qapi_x)".to_owned()));
+        assert!(!lines.iter().any(|l| l.contains("feature")));
+        let source = builder.cargo_directives(false).generate_source().unwrap();
+        assert!(source.contains("pub enum Mode"));
+    }
+
+    #[test]
+    fn errors_carry_the_front_ends_diagnostic() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("bad.json");
+        std::fs::write(&main, "{ 'command': 'Bad_Name' }\n").unwrap();
+        let err = Builder::new(&main).cargo_directives(false).generate_source().unwrap_err();
+        assert!(matches!(err, BuildError::Schema(_)));
+        assert!(err.to_string().contains("bad.json:1:"), "{err}");
+        let err = Builder::new(&main).map_cfg("X", "feature =").generate_source().unwrap_err();
+        assert!(matches!(err, BuildError::Cfg(_)));
+    }
 }

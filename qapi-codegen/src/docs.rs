@@ -518,6 +518,12 @@ fn is_setext_underline(t: &str) -> bool {
     !t.is_empty() && (t.chars().all(|c| c == '=') || t.chars().all(|c| c == '-'))
 }
 
+/// Whether a line would be a Markdown ATX heading (`# Title`).
+fn is_atx_heading(t: &str) -> bool {
+    let hashes = t.chars().take_while(|&c| c == '#').count();
+    (1..=6).contains(&hashes) && t[hashes..].chars().next().map_or(true, char::is_whitespace)
+}
+
 /// The border of an rST simple table (`===  ===`) or grid table
 /// (`+---+---+`).
 fn is_table_border(t: &str) -> bool {
@@ -543,8 +549,8 @@ fn list_marker(t: &str) -> Option<(String, usize)> {
         return None;
     }
     if let Some(rest) = t.strip_prefix("#.") {
-        if rest.starts_with(' ') {
-            return Some(("1.".to_owned(), 3 + spaces_after(&rest[1..])));
+        if let Some(after) = rest.strip_prefix(' ') {
+            return Some(("1.".to_owned(), 3 + spaces_after(after)));
         }
     }
     let digits = t.chars().take_while(|c| c.is_ascii_digit()).count();
@@ -856,7 +862,7 @@ fn paragraph(lines: &[String]) -> Vec<String> {
         .split('\n')
         .map(|l| {
             let l = l.trim();
-            if l.starts_with('#')
+            if is_atx_heading(l)
                 || is_setext_underline(l)
                 || l.starts_with("```")
                 || l.starts_with("~~~")
@@ -1328,7 +1334,7 @@ mod tests {
             if !prev_blank && is_setext_underline(t) {
                 return at("setext heading underline");
             }
-            if t.starts_with('#') {
+            if is_atx_heading(t) {
                 return at("heading");
             }
             if arrow(t).is_some() {
@@ -1426,6 +1432,7 @@ mod tests {
         let out = md("a\nb\n---\nc");
         assert_eq!(out, "a\nb\n\\---\nc");
         assert_eq!(md("# not a heading"), "\\# not a heading");
+        assert_eq!(md("#optional text"), "#optional text");
     }
 
     #[test]

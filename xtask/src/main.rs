@@ -3,11 +3,35 @@
 //! * `ci`: everything CI checks, in order: the system packages the tests
 //!   need, the shared test data (required when `CI` is set), `cargo fmt`,
 //!   `cargo clippy` and `cargo test --no-fail-fast` over the whole workspace.
-//! * `regenerate`: rewrite checked-in generated code and snapshots (nothing
-//!   is generated yet).
+//! * `regenerate`: rewrite every checked-in generated file, then print what
+//!   changed. These are the insta snapshots of `tests/tests/snapshots.rs`
+//!   in `tests/tests/snapshots/` (for each seed schema
+//!   `schemas/VERSION/net-schema.json`: the generated Rust,
+//!   `net_rust@VERSION.snap`, and the IR dump, `net_ir@VERSION.snap`) and
+//!   the upgrade summary `schemas/UPGRADES.md`.
+//!
+//! # Updating snapshots
+//!
+//! When the generator, the front end or a seed schema changes, the snapshot
+//! tests fail with "... is stale: run `cargo xtask regenerate`". Run it,
+//! review the result with `git diff` and commit it with the change. It needs
+//! no insta CLI: it deletes the snapshots (so that obsolete ones go),
+//! runs `cargo test -p qapi-tests --test snapshots` with
+//! `INSTA_UPDATE=always` (insta then writes each snapshot in place and
+//! passes; `INSTA_FORCE_PASS` is not needed, and is unset so that it cannot
+//! hide a failure), removes any `.snap.new` / `.pending-snap` leftovers,
+//! runs the same tests again without `INSTA_UPDATE` to check the result,
+//! and lists the files that changed. A second run changes nothing. If the
+//! rewriting run fails, the deleted snapshots are put back.
+//!
+//! In CI (`CI=true`) insta never writes snapshots, and the tests fail on a
+//! stale one; so does `cargo xtask ci`.
 
+use std::collections::{BTreeMap, HashMap};
 use std::env;
 use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use clap::{Parser, Subcommand};
@@ -41,10 +65,7 @@ enum Task {
 fn main() -> ExitCode {
     let done = match Cli::parse().task {
         Task::Ci => ci(),
-        Task::Regenerate => {
-            println!("xtask regenerate: nothing is generated yet (the Rust generator comes later)");
-            Ok(())
-        }
+        Task::Regenerate => regenerate(),
     };
     match done {
         Ok(()) => ExitCode::SUCCESS,
@@ -52,6 +73,171 @@ fn main() -> ExitCode {
             eprintln!("xtask: {why}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The folder of the snapshot tests' insta snapshots, from the workspace
+/// root.
+const SNAPSHOT_DIR: &str = "tests/tests/snapshots";
+
+/// The other checked-in files the snapshot tests rewrite.
+const GENERATED_FILES: [&str; 1] = ["schemas/UPGRADES.md"];
+
+/// The snapshot tests' own test filter: the tests that read the checked-in
+/// snapshots instead of writing them, skipped while they are rewritten.
+const SNAPSHOT_READERS: [&str; 1] = ["upgrade_visible_between_rust_snapshots"];
+
+/// Rewrites every checked-in generated file and prints what changed; see
+/// the module documentation.
+fn regenerate() -> Result<(), String> {
+    let root = qapi_tests::workspace_root();
+    let dir = root.join(SNAPSHOT_DIR);
+    let before = generated_files(root)?;
+    for name in before.keys().filter(|name| name.starts_with(SNAPSHOT_DIR)) {
+        remove(&root.join(name))?;
+    }
+    let test = ["test", "-p", "qapi-tests", "--test", "snapshots"];
+    let mut write: Vec<&str> = test.to_vec();
+    write.push("--");
+    for reader in SNAPSHOT_READERS {
+        write.extend(["--skip", reader]);
+    }
+    let written = cargo_with_env(&write, Some("always"));
+    if let Err(why) = written {
+        // Put back what was deleted, so that a failure loses nothing.
+        for (name, text) in &before {
+            let path = root.join(name);
+            if !path.exists() {
+                fs::write(&path, text).map_err(|err| format!("{}: {err}", path.display()))?;
+            }
+        }
+        return Err(why);
+    }
+    for entry in fs::read_dir(&dir).map_err(|err| format!("{}: {err}", dir.display()))? {
+        let path = entry
+            .map_err(|err| format!("{}: {err}", dir.display()))?
+            .path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if name.ends_with(".snap.new") || name.ends_with(".pending-snap") {
+            remove(&path)?;
+        }
+    }
+    cargo_with_env(&test, None)?;
+    let after = generated_files(root)?;
+    let mut changes = Vec::new();
+    for name in before
+        .keys()
+        .chain(after.keys().filter(|n| !before.contains_key(*n)))
+    {
+        let (old, new) = (before.get(name), after.get(name));
+        if old == new {
+            continue;
+        }
+        let text = |bytes: Option<&Vec<u8>>| {
+            String::from_utf8_lossy(bytes.map_or(&[][..], |b| b)).into_owned()
+        };
+        let (added, removed) = line_changes(&text(old), &text(new));
+        let status = match (old, new) {
+            (None, _) => "A",
+            (_, None) => "D",
+            _ => "M",
+        };
+        changes.push(format!(
+            "  {status} {}  (+{added} -{removed} lines)",
+            name.display()
+        ));
+    }
+    if changes.is_empty() {
+        println!(
+            "xtask regenerate: all {} generated files were up to date",
+            after.len()
+        );
+    } else {
+        println!(
+            "xtask regenerate: {} of {} generated files changed (review with `git diff`):",
+            changes.len(),
+            before.len().max(after.len())
+        );
+        for change in changes {
+            println!("{change}");
+        }
+    }
+    Ok(())
+}
+
+/// The checked-in generated files, by path from the workspace root: every
+/// `.snap` file in [`SNAPSHOT_DIR`] and the [`GENERATED_FILES`] that exist.
+fn generated_files(root: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>, String> {
+    let mut files = BTreeMap::new();
+    let dir = root.join(SNAPSHOT_DIR);
+    let mut names: Vec<PathBuf> = GENERATED_FILES.iter().map(PathBuf::from).collect();
+    if dir.is_dir() {
+        for entry in fs::read_dir(&dir).map_err(|err| format!("{}: {err}", dir.display()))? {
+            let path = entry
+                .map_err(|err| format!("{}: {err}", dir.display()))?
+                .path();
+            if path.extension().is_some_and(|ext| ext == "snap") {
+                if let Some(name) = path.file_name() {
+                    names.push(Path::new(SNAPSHOT_DIR).join(name));
+                }
+            }
+        }
+    }
+    for name in names {
+        let path = root.join(&name);
+        if path.is_file() {
+            let text = fs::read(&path).map_err(|err| format!("{}: {err}", path.display()))?;
+            files.insert(name, text);
+        }
+    }
+    Ok(files)
+}
+
+/// How many lines `new` adds to `old` and removes from it, counting lines
+/// as a multiset (a cheap stand-in for a diff's `+`/`-` counts).
+fn line_changes(old: &str, new: &str) -> (usize, usize) {
+    let mut count: HashMap<&str, isize> = HashMap::new();
+    for line in old.lines() {
+        *count.entry(line).or_default() -= 1;
+    }
+    for line in new.lines() {
+        *count.entry(line).or_default() += 1;
+    }
+    let added = count.values().filter(|n| **n > 0).sum::<isize>();
+    let removed = -count.values().filter(|n| **n < 0).sum::<isize>();
+    (added as usize, removed as usize)
+}
+
+fn remove(path: &Path) -> Result<(), String> {
+    fs::remove_file(path).map_err(|err| format!("cannot remove {}: {err}", path.display()))
+}
+
+/// Runs Cargo with `args` from the workspace root, with `INSTA_UPDATE` set
+/// to `insta_update` (or unset) and `INSTA_FORCE_PASS` unset.
+fn cargo_with_env(args: &[&str], insta_update: Option<&str>) -> Result<(), String> {
+    let mut command = Command::new(cargo_program());
+    command
+        .args(args)
+        .current_dir(qapi_tests::workspace_root())
+        .env_remove("INSTA_FORCE_PASS");
+    let shown = match insta_update {
+        Some(value) => {
+            command.env("INSTA_UPDATE", value);
+            format!("INSTA_UPDATE={value} cargo {}", args.join(" "))
+        }
+        None => {
+            command.env_remove("INSTA_UPDATE");
+            format!("cargo {}", args.join(" "))
+        }
+    };
+    eprintln!("xtask: running {shown}");
+    let status = command
+        .status()
+        .map_err(|err| format!("cannot run {shown}: {err}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed ({status})"))
     }
 }
 

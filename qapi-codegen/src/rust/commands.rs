@@ -152,7 +152,7 @@ fn request_type<'a>(cx: &Context<'a>, e: &'a Entity, c: &'a Command, name: &Iden
             },
             Params::None,
         ),
-        Some(arg) if c.boxed => {
+        Some(arg) if c.boxed && cx.names.types.contains_key(&arg) => {
             let ty = cx.type_ref(arg, true);
             let eq = if cx.is_eq(arg) { quote!(Eq,) } else { quote!() };
             (
@@ -191,8 +191,10 @@ fn request_type<'a>(cx: &Context<'a>, e: &'a Entity, c: &'a Command, name: &Iden
                 &allow,
                 types::object_impls(cx, &quote!(#name), &fields, quote!(), quote!(), quote!()),
             );
+            // Boxed commands with inline arguments (QAPI requires boxing
+            // for conditional ones) take the request type whole.
             let conditional = fields.iter().any(|f| matches!(f.cond, Resolved::Cfg(_)));
-            let params = if conditional {
+            let params = if conditional || c.boxed {
                 Params::Request
             } else {
                 Params::Each(fields)

@@ -60,7 +60,7 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
                 },
                 false,
             ),
-            Some(arg) if ev.boxed => {
+            Some(arg) if ev.boxed && cx.names.types.contains_key(&arg) => {
                 let ty = cx.type_ref(arg, true);
                 let eq = if cx.is_eq(arg) { quote!(Eq,) } else { quote!() };
                 (
@@ -180,6 +180,7 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
         /// Every event of the schema.
         #[derive(Debug, Clone, PartialEq)]
         #[allow(clippy::large_enum_variant)]
+        #allow
         pub enum Event {
             #(#variants)*
         }

@@ -475,7 +475,8 @@ impl<'a> Context<'a> {
     fn wire_note(&self, e: &Entity) -> TokenStream {
         let mut lines = Vec::new();
         let features: Vec<&str> = e.features.iter().map(|f| f.name.as_str()).collect();
-        if !features.is_empty() {
+        let documented = self.schema.doc_of(e).is_some_and(|d| !d.features.is_empty());
+        if !features.is_empty() && !documented {
             lines.push(String::new());
             lines.push(format!(" QAPI features: `{}`.", features.join("`, `")));
         }

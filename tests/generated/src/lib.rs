@@ -1,0 +1,15 @@
+//! The demo schema (`schema/demo.json`), generated through the Builder,
+//! for the tests in `tests/`: QEMU's input semantics and texts, unions,
+//! alternates, commands, events, conditions, features.
+
+/// Generated with enums closed, as a server uses them.
+#[allow(missing_docs)]
+pub mod server {
+    include!(concat!(env!("OUT_DIR"), "/server.rs"));
+}
+
+/// Generated with open enums, as a client uses them.
+#[allow(missing_docs)]
+pub mod client {
+    include!(concat!(env!("OUT_DIR"), "/client.rs"));
+}
