@@ -27,7 +27,7 @@
 //! In CI (`CI=true`) insta never writes snapshots, and the tests fail on a
 //! stale one; so does `cargo xtask ci`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::env;
 use std::ffi::{OsStr, OsString};
 use std::fs;
@@ -93,6 +93,7 @@ fn regenerate() -> Result<(), String> {
     let root = qapi_tests::workspace_root();
     let dir = root.join(SNAPSHOT_DIR);
     let before = generated_files(root)?;
+    let mut leftovers = remove_leftovers(&dir)?;
     for name in before.keys().filter(|name| name.starts_with(SNAPSHOT_DIR)) {
         remove(&root.join(name))?;
     }
@@ -113,15 +114,7 @@ fn regenerate() -> Result<(), String> {
         }
         return Err(why);
     }
-    for entry in fs::read_dir(&dir).map_err(|err| format!("{}: {err}", dir.display()))? {
-        let path = entry
-            .map_err(|err| format!("{}: {err}", dir.display()))?
-            .path();
-        let name = path.file_name().unwrap_or_default().to_string_lossy();
-        if name.ends_with(".snap.new") || name.ends_with(".pending-snap") {
-            remove(&path)?;
-        }
-    }
+    leftovers.extend(remove_leftovers(&dir)?);
     cargo_with_env(&test, None)?;
     let after = generated_files(root)?;
     let mut changes = Vec::new();
@@ -147,16 +140,20 @@ fn regenerate() -> Result<(), String> {
             name.display()
         ));
     }
+    for leftover in leftovers {
+        println!("xtask regenerate: removed leftover {}", leftover.display());
+    }
+    let total = before
+        .keys()
+        .chain(after.keys())
+        .collect::<BTreeSet<_>>()
+        .len();
     if changes.is_empty() {
-        println!(
-            "xtask regenerate: all {} generated files were up to date",
-            after.len()
-        );
+        println!("xtask regenerate: all {total} generated files were up to date");
     } else {
         println!(
-            "xtask regenerate: {} of {} generated files changed (review with `git diff`):",
-            changes.len(),
-            before.len().max(after.len())
+            "xtask regenerate: {} of {total} generated files changed (review with `git diff`):",
+            changes.len()
         );
         for change in changes {
             println!("{change}");
@@ -206,6 +203,27 @@ fn line_changes(old: &str, new: &str) -> (usize, usize) {
     let added = count.values().filter(|n| **n > 0).sum::<isize>();
     let removed = -count.values().filter(|n| **n < 0).sum::<isize>();
     (added as usize, removed as usize)
+}
+
+/// Removes insta's pending snapshots (`.snap.new`, `.pending-snap`) from
+/// `dir`; returns their paths from the workspace root.
+fn remove_leftovers(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut removed = Vec::new();
+    if !dir.is_dir() {
+        return Ok(removed);
+    }
+    for entry in fs::read_dir(dir).map_err(|err| format!("{}: {err}", dir.display()))? {
+        let path = entry
+            .map_err(|err| format!("{}: {err}", dir.display()))?
+            .path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if name.ends_with(".snap.new") || name.ends_with(".pending-snap") {
+            remove(&path)?;
+            removed.push(Path::new(SNAPSHOT_DIR).join(&*name));
+        }
+    }
+    removed.sort();
+    Ok(removed)
 }
 
 fn remove(path: &Path) -> Result<(), String> {
