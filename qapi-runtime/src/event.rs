@@ -50,10 +50,13 @@ pub fn message<E: Event>(event: &E, timestamp: Timestamp, out: &Output) -> Optio
     Some(Value::Object(m))
 }
 
+/// Where an [`Emitter`] delivers events.
+type Sink<E> = Box<dyn Fn(&E, Timestamp) + Send + Sync>;
+
 /// Stamps events and hands the messages to a sink (a QMP server's
 /// broadcast, a log, a test's vector).
 pub struct Emitter<E> {
-    sink: Box<dyn Fn(&E, Timestamp) + Send + Sync>,
+    sink: Sink<E>,
 }
 
 impl<E: Event> Emitter<E> {

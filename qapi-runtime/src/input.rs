@@ -694,7 +694,7 @@ mod tests {
         let mut input = Input::keyval();
         assert_eq!(input.read::<i64>(json!("0x10")).unwrap(), 16);
         assert_eq!(input.read::<i64>(json!("010")).unwrap(), 8);
-        assert_eq!(input.read::<bool>(json!("on")).unwrap(), true);
+        assert!(input.read::<bool>(json!("on")).unwrap());
         assert_eq!(input.size(None, json!("1.5k")).unwrap(), 1536);
         assert_eq!(input.size(None, json!("64M")).unwrap(), 64 << 20);
         assert_eq!(input.size(None, json!("0x20")).unwrap(), 32);

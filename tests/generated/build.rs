@@ -7,6 +7,7 @@ fn builder() -> Builder {
     Builder::new("schema/demo.json")
         .map_cfg("CONFIG_HEX", r#"feature = "hex""#)
         .unstable(Unstable::Cfg(r#"feature = "unstable""#.to_owned()))
+        .type_attribute("Circle", "#[derive(PartialOrd, Ord)]")
 }
 
 fn main() {
