@@ -5,7 +5,10 @@ fn main() {
     let built = qapi_codegen::Builder::new("../schemas/9.0.4/net-schema.json")
         // QEMU 9.0's doc comments predate today's doc rules.
         .legacy(true)
-        .map_cfg("CONFIG_AF_XDP", r#"all(target_os = "linux", feature = "af-xdp")"#)
+        .map_cfg(
+            "CONFIG_AF_XDP",
+            r#"all(target_os = "linux", feature = "af-xdp")"#,
+        )
         .map_cfg("CONFIG_VMNET", r#"target_os = "macos""#)
         .map_cfg("CONFIG_LINUX", r#"target_os = "linux""#)
         .out_path("net.rs")

@@ -34,7 +34,9 @@ fn bench_schema(c: &mut Criterion, name: &str, path: &Path) {
         })
     });
     group.bench_function("load", |b| b.iter(load));
-    group.bench_function("tokens", |b| b.iter(|| qapi_codegen::generate(&schema, &options)));
+    group.bench_function("tokens", |b| {
+        b.iter(|| qapi_codegen::generate(&schema, &options))
+    });
     let tokens = qapi_codegen::generate(&schema, &options).expect("generates");
     group.bench_function("format", |b| {
         b.iter(|| {
@@ -50,7 +52,10 @@ fn generate(c: &mut Criterion) {
     if qmp.is_file() {
         bench_schema(c, "qmp-9.2.0-rc2", &qmp);
     } else {
-        eprintln!("skipping qmp-9.2.0-rc2: {} is missing (shared data not found)", qmp.display());
+        eprintln!(
+            "skipping qmp-9.2.0-rc2: {} is missing (shared data not found)",
+            qmp.display()
+        );
     }
     let net = qapi_tests::workspace_root().join("schemas/9.0.4/net-schema.json");
     bench_schema(c, "net-9.0.4", &net);

@@ -200,7 +200,11 @@ impl Builder {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Ok(crate::rust::generate_source(&schema, &self.options, &origin)?)
+        Ok(crate::rust::generate_source(
+            &schema,
+            &self.options,
+            &origin,
+        )?)
     }
 
     /// The `cargo::` lines for a build script: `rerun-if-changed` for the
@@ -268,11 +272,32 @@ impl Builder {
 /// `name = "value"`); `None` for the ones rustc and cargo know.
 fn check_cfg(predicate: &str) -> Option<String> {
     const KNOWN: &[&str] = &[
-        "feature", "target_os", "target_arch", "target_family", "target_env", "target_abi",
-        "target_endian", "target_pointer_width", "target_vendor", "target_feature",
-        "target_has_atomic", "unix", "windows", "debug_assertions", "test", "panic", "doc",
-        "miri", "overflow_checks", "proc_macro", "relocation_model", "sanitize", "fmt_debug",
-        "ub_checks", "contract_checks", "target_thread_local",
+        "feature",
+        "target_os",
+        "target_arch",
+        "target_family",
+        "target_env",
+        "target_abi",
+        "target_endian",
+        "target_pointer_width",
+        "target_vendor",
+        "target_feature",
+        "target_has_atomic",
+        "unix",
+        "windows",
+        "debug_assertions",
+        "test",
+        "panic",
+        "doc",
+        "miri",
+        "overflow_checks",
+        "proc_macro",
+        "relocation_model",
+        "sanitize",
+        "fmt_debug",
+        "ub_checks",
+        "contract_checks",
+        "target_thread_local",
     ];
     let (name, value) = match predicate.split_once('=') {
         Some((n, v)) => (n.trim(), Some(v.trim())),
@@ -295,9 +320,17 @@ mod tests {
     fn every_file_read_reruns_the_build_script() {
         let dir = tempfile::tempdir().unwrap();
         let main = dir.path().join("main.json");
-        std::fs::write(&main, "{ 'include': 'sub/types.json' }\n{ 'command': 'ping' }\n").unwrap();
+        std::fs::write(
+            &main,
+            "{ 'include': 'sub/types.json' }\n{ 'command': 'ping' }\n",
+        )
+        .unwrap();
         std::fs::create_dir(dir.path().join("sub")).unwrap();
-        std::fs::write(dir.path().join("sub/types.json"), "{ 'enum': 'Mode', 'data': ['a'] }\n").unwrap();
+        std::fs::write(
+            dir.path().join("sub/types.json"),
+            "{ 'enum': 'Mode', 'data': ['a'] }\n",
+        )
+        .unwrap();
         let builder = Builder::new(&main)
             .map_cfg("CONFIG_X", "qapi_x")
             .map_cfg("CONFIG_Y", r#"feature = "y""#);
@@ -305,7 +338,9 @@ mod tests {
         let lines = builder.directives(Some(&schema));
         let main_s = main.display().to_string();
         assert_eq!(lines[0], format!("cargo::rerun-if-changed={main_s}"));
-        assert!(lines.iter().any(|l| l.ends_with("sub/types.json") && l.starts_with("cargo::rerun-if-changed=")));
+        assert!(lines
+            .iter()
+            .any(|l| l.ends_with("sub/types.json") && l.starts_with("cargo::rerun-if-changed=")));
         assert!(lines.contains(&"cargo::rustc-check-cfg=cfg(qapi_x)".to_owned()));
         assert!(!lines.iter().any(|l| l.contains("feature")));
         let source = builder.cargo_directives(false).generate_source().unwrap();
@@ -317,10 +352,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let main = dir.path().join("bad.json");
         std::fs::write(&main, "{ 'command': 'Bad_Name' }\n").unwrap();
-        let err = Builder::new(&main).cargo_directives(false).generate_source().unwrap_err();
+        let err = Builder::new(&main)
+            .cargo_directives(false)
+            .generate_source()
+            .unwrap_err();
         assert!(matches!(err, BuildError::Schema(_)));
         assert!(err.to_string().contains("bad.json:1:"), "{err}");
-        let err = Builder::new(&main).map_cfg("X", "feature =").generate_source().unwrap_err();
+        let err = Builder::new(&main)
+            .map_cfg("X", "feature =")
+            .generate_source()
+            .unwrap_err();
         assert!(matches!(err, BuildError::Cfg(_)));
     }
 }

@@ -278,15 +278,24 @@ mod tests {
         assert!(matches!(map.resolve(Some(&any)), Resolved::Always));
         let not = IfCond::Not(Box::new(name("UNKNOWN")));
         assert!(matches!(map.resolve(Some(&not)), Resolved::Always));
-        assert!(matches!(map.resolve(Some(&name("UNKNOWN"))), Resolved::Never));
+        assert!(matches!(
+            map.resolve(Some(&name("UNKNOWN"))),
+            Resolved::Never
+        ));
         map.unmapped_defined(true);
-        assert!(matches!(map.resolve(Some(&name("UNKNOWN"))), Resolved::Always));
+        assert!(matches!(
+            map.resolve(Some(&name("UNKNOWN"))),
+            Resolved::Always
+        ));
     }
 
     #[test]
     fn keeps_the_shape_of_mapped_conditions() {
         let mut map = CfgMap::new();
-        map.map("X", "unix").unwrap().map("Y", "target_os = \"macos\"").unwrap();
+        map.map("X", "unix")
+            .unwrap()
+            .map("Y", "target_os = \"macos\"")
+            .unwrap();
         let c = IfCond::Any(vec![name("X"), IfCond::Not(Box::new(name("Y")))]);
         assert_eq!(
             map.resolve(Some(&c)).attr().to_string(),

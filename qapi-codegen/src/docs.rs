@@ -866,6 +866,9 @@ fn paragraph(lines: &[String]) -> Vec<String> {
                 || is_setext_underline(l)
                 || l.starts_with("```")
                 || l.starts_with("~~~")
+                // A list marker inside a paragraph would start a lazily
+                // continued Markdown list (clippy's doc_lazy_continuation).
+                || ["- ", "* ", "+ "].iter().any(|m| l.starts_with(m))
             {
                 format!("\\{l}")
             } else {

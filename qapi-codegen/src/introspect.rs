@@ -556,9 +556,13 @@ pub fn generate(schema: &Schema, cfg: &CfgMap, unmask: bool) -> TokenStream {
         }
         _ => {
             let capacity = Literal::usize_unsuffixed(max_len(&ops.0));
+            // Used only under `#[cfg]`s that may all be false.
+            let unused = (!ops.0.iter().any(|op| matches!(op, Op::Sep)))
+                .then(|| quote!(#[allow(dead_code)]));
             let sep = uses_sep(&ops.0).then(|| {
                 quote! {
                     /// A comma before a list element unless it is the first.
+                    #unused
                     fn sep(s: &mut ::std::string::String) {
                         if !s.ends_with('[') {
                             s.push(',');

@@ -35,11 +35,46 @@ const NOT_RAW: &[&str] = &["self", "Self", "super", "crate", "_"];
 /// Type-namespace names of the standard prelude that generated code uses
 /// unqualified; a schema type must not shadow them.
 const PRELUDE_TYPES: &[&str] = &[
-    "String", "Vec", "Option", "Box", "Result", "Some", "None", "Ok", "Err", "Default", "Clone",
-    "Copy", "Send", "Sync", "Sized", "Drop", "Fn", "FnMut", "FnOnce", "From", "Into", "Iterator",
-    "IntoIterator", "Extend", "ToOwned", "ToString", "PartialEq", "Eq", "PartialOrd", "Ord",
-    "AsRef", "AsMut", "Debug", "Hash", "Unpin", "TryFrom", "TryInto", "FromIterator",
-    "DoubleEndedIterator", "ExactSizeIterator",
+    "String",
+    "Vec",
+    "Option",
+    "Box",
+    "Result",
+    "Some",
+    "None",
+    "Ok",
+    "Err",
+    "Default",
+    "Clone",
+    "Copy",
+    "Send",
+    "Sync",
+    "Sized",
+    "Drop",
+    "Fn",
+    "FnMut",
+    "FnOnce",
+    "From",
+    "Into",
+    "Iterator",
+    "IntoIterator",
+    "Extend",
+    "ToOwned",
+    "ToString",
+    "PartialEq",
+    "Eq",
+    "PartialOrd",
+    "Ord",
+    "AsRef",
+    "AsMut",
+    "Debug",
+    "Hash",
+    "Unpin",
+    "TryFrom",
+    "TryInto",
+    "FromIterator",
+    "DoubleEndedIterator",
+    "ExactSizeIterator",
 ];
 
 /// `UpperCamelCase` for a type name; `q_obj_` prefixes of implicit types
@@ -139,7 +174,10 @@ mod tests {
         assert_eq!(type_name("NetdevDgramOptions"), "NetdevDgramOptions");
         assert_eq!(type_name("q_obj_String-wrapper"), "StringWrapper");
         assert_eq!(type_name("String"), "QapiString");
-        assert_eq!(type_name("NETDEV_STREAM_CONNECTED"), "NetdevStreamConnected");
+        assert_eq!(
+            type_name("NETDEV_STREAM_CONNECTED"),
+            "NetdevStreamConnected"
+        );
         assert_eq!(type_name("query-rx-filter"), "QueryRxFilter");
         assert_eq!(variant_name("af-xdp"), "AfXdp");
         assert_eq!(variant_name("2.0"), "V2_0".replace('_', ""));

@@ -80,7 +80,11 @@ pub trait Event: Sized {
     fn data(&self, out: &Output) -> Option<Value>;
     /// Reads an event of this set; `None` when the name is not one of
     /// its events (a client keeps such events as raw JSON).
-    fn parse(name: &str, data: Option<Value>, input: &mut Input) -> Option<Result<Self, InputError>>;
+    fn parse(
+        name: &str,
+        data: Option<Value>,
+        input: &mut Input,
+    ) -> Option<Result<Self, InputError>>;
 }
 
 /// A string that names no value of an enum (`FromStr`'s error).

@@ -90,7 +90,10 @@ impl Error {
 
     /// QEMU's "Device 'ID' not found" (`DeviceNotFound`).
     pub fn device_not_found(id: &str) -> Self {
-        Error::new(ErrorClass::DeviceNotFound, format!("Device '{id}' not found"))
+        Error::new(
+            ErrorClass::DeviceNotFound,
+            format!("Device '{id}' not found"),
+        )
     }
 
     /// The `error` member of a QMP response.

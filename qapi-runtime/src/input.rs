@@ -68,7 +68,11 @@ pub enum InputError {
 pub trait Visit: Sized {
     /// Reads `value`, which is called `name` in its parent object (`None`
     /// at the root and for list elements).
-    fn visit(input: &mut Input, name: Option<&'static str>, value: Value) -> Result<Self, InputError>;
+    fn visit(
+        input: &mut Input,
+        name: Option<&'static str>,
+        value: Value,
+    ) -> Result<Self, InputError>;
 }
 
 /// An object type whose members can be read out of an object shared with
@@ -190,7 +194,11 @@ impl Input {
     }
 
     /// Starts an object: checks that `value` is one and enters it.
-    pub fn start_struct(&mut self, name: Option<&'static str>, value: Value) -> Result<Object, InputError> {
+    pub fn start_struct(
+        &mut self,
+        name: Option<&'static str>,
+        value: Value,
+    ) -> Result<Object, InputError> {
         match value {
             Value::Object(object) => {
                 self.frames.push(Frame { name, index: None });
@@ -210,7 +218,11 @@ impl Input {
     }
 
     /// Reads an object type whole: start, members, end.
-    pub fn object<T: VisitMembers>(&mut self, name: Option<&'static str>, value: Value) -> Result<T, InputError> {
+    pub fn object<T: VisitMembers>(
+        &mut self,
+        name: Option<&'static str>,
+        value: Value,
+    ) -> Result<T, InputError> {
         let mut object = self.start_struct(name, value)?;
         let done = T::visit_members(self, &mut object)?;
         self.end_struct(object)?;
@@ -218,7 +230,11 @@ impl Input {
     }
 
     /// Reads a mandatory member.
-    pub fn member<T: Visit>(&mut self, object: &mut Object, name: &'static str) -> Result<T, InputError> {
+    pub fn member<T: Visit>(
+        &mut self,
+        object: &mut Object,
+        name: &'static str,
+    ) -> Result<T, InputError> {
         self.member_with(object, name, T::visit)
     }
 
@@ -237,7 +253,11 @@ impl Input {
     }
 
     /// Reads an optional member.
-    pub fn optional<T: Visit>(&mut self, object: &mut Object, name: &'static str) -> Result<Option<T>, InputError> {
+    pub fn optional<T: Visit>(
+        &mut self,
+        object: &mut Object,
+        name: &'static str,
+    ) -> Result<Option<T>, InputError> {
         self.optional_with(object, name, T::visit)
     }
 
@@ -308,7 +328,9 @@ impl Input {
     fn keyval_str(&self, name: Option<&str>, value: Value) -> Result<String, InputError> {
         match value {
             Value::String(s) => Ok(s),
-            Value::Object(_) | Value::Array(_) => Err(InputError::KeyvalNested(self.full_name(name))),
+            Value::Object(_) | Value::Array(_) => {
+                Err(InputError::KeyvalNested(self.full_name(name)))
+            }
             _ => Err(InputError::KeyvalNotString(self.full_name(name))),
         }
     }
@@ -370,7 +392,13 @@ impl Input {
     }
 
     /// An unsigned integer of a given width (see [`Input::int_in`]).
-    pub fn uint_in(&mut self, name: Option<&'static str>, value: Value, max: u64, type_name: &str) -> Result<u64, InputError> {
+    pub fn uint_in(
+        &mut self,
+        name: Option<&'static str>,
+        value: Value,
+        max: u64,
+        type_name: &str,
+    ) -> Result<u64, InputError> {
         let v = self.uint64(name, value)?;
         if v > max {
             return Err(InputError::Expects {
@@ -396,13 +424,19 @@ impl Input {
         }
     }
 
-    /// `bool`; keyval spells it `on` / `off`.
-    pub fn boolean(&mut self, name: Option<&'static str>, value: Value) -> Result<bool, InputError> {
+    /// `bool`; keyval spells it `on` / `off`, or as QEMU's
+    /// `qapi_bool_parse()` also takes, `yes` / `no`, `true` / `false`,
+    /// `y` / `n` (lower case only).
+    pub fn boolean(
+        &mut self,
+        name: Option<&'static str>,
+        value: Value,
+    ) -> Result<bool, InputError> {
         if self.keyval {
             let s = self.keyval_str(name, value)?;
             return match s.as_str() {
-                "on" => Ok(true),
-                "off" => Ok(false),
+                "on" | "yes" | "true" | "y" => Ok(true),
+                "off" | "no" | "false" | "n" => Ok(false),
                 _ => Err(self.expects(name, "'on' or 'off'")),
             };
         }
@@ -413,7 +447,11 @@ impl Input {
     }
 
     /// `str`.
-    pub fn string(&mut self, name: Option<&'static str>, value: Value) -> Result<String, InputError> {
+    pub fn string(
+        &mut self,
+        name: Option<&'static str>,
+        value: Value,
+    ) -> Result<String, InputError> {
         if self.keyval {
             return self.keyval_str(name, value);
         }
@@ -486,7 +524,10 @@ pub fn parse_u64(s: &str) -> Option<u64> {
 }
 
 fn parse_radix0(digits: &str) -> Option<u64> {
-    let (radix, body) = if let Some(h) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+    let (radix, body) = if let Some(h) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
         (16, h)
     } else if digits.len() > 1 && digits.starts_with('0') {
         (8, &digits[1..])
@@ -533,7 +574,10 @@ pub fn parse_size(s: &str) -> Option<u64> {
     if number.starts_with('-') || number.is_empty() {
         return None;
     }
-    if let Some(h) = number.strip_prefix("0x").or_else(|| number.strip_prefix("0X")) {
+    if let Some(h) = number
+        .strip_prefix("0x")
+        .or_else(|| number.strip_prefix("0X"))
+    {
         let v = u64::from_str_radix(h, 16).ok()?;
         return v.checked_mul(1u64 << shift);
     }
@@ -559,7 +603,11 @@ pub fn parse_size(s: &str) -> Option<u64> {
 macro_rules! visit_scalar {
     ($t:ty, $method:ident) => {
         impl Visit for $t {
-            fn visit(input: &mut Input, name: Option<&'static str>, value: Value) -> Result<Self, InputError> {
+            fn visit(
+                input: &mut Input,
+                name: Option<&'static str>,
+                value: Value,
+            ) -> Result<Self, InputError> {
                 input.$method(name, value)
             }
         }
@@ -575,7 +623,11 @@ visit_scalar!(String, string);
 macro_rules! visit_int {
     ($t:ty, $name:literal) => {
         impl Visit for $t {
-            fn visit(input: &mut Input, name: Option<&'static str>, value: Value) -> Result<Self, InputError> {
+            fn visit(
+                input: &mut Input,
+                name: Option<&'static str>,
+                value: Value,
+            ) -> Result<Self, InputError> {
                 let v = input.int_in(name, value, <$t>::MIN as i64, <$t>::MAX as i64, $name)?;
                 Ok(v as $t)
             }
@@ -586,7 +638,11 @@ macro_rules! visit_int {
 macro_rules! visit_uint {
     ($t:ty, $name:literal) => {
         impl Visit for $t {
-            fn visit(input: &mut Input, name: Option<&'static str>, value: Value) -> Result<Self, InputError> {
+            fn visit(
+                input: &mut Input,
+                name: Option<&'static str>,
+                value: Value,
+            ) -> Result<Self, InputError> {
                 let v = input.uint_in(name, value, <$t>::MAX as u64, $name)?;
                 Ok(v as $t)
             }
@@ -606,14 +662,22 @@ visit_uint!(u32, "uint32_t");
 pub struct Null;
 
 impl Visit for Null {
-    fn visit(input: &mut Input, name: Option<&'static str>, value: Value) -> Result<Self, InputError> {
+    fn visit(
+        input: &mut Input,
+        name: Option<&'static str>,
+        value: Value,
+    ) -> Result<Self, InputError> {
         input.null(name, value).map(|()| Null)
     }
 }
 
 /// The result of a command without `returns`: QEMU answers `{}`.
 impl Visit for () {
-    fn visit(input: &mut Input, name: Option<&'static str>, value: Value) -> Result<Self, InputError> {
+    fn visit(
+        input: &mut Input,
+        name: Option<&'static str>,
+        value: Value,
+    ) -> Result<Self, InputError> {
         let object = input.start_struct(name, value)?;
         input.end_struct(object)
     }
@@ -626,7 +690,11 @@ impl Visit for Value {
 }
 
 impl<T: Visit> Visit for Vec<T> {
-    fn visit(input: &mut Input, name: Option<&'static str>, value: Value) -> Result<Self, InputError> {
+    fn visit(
+        input: &mut Input,
+        name: Option<&'static str>,
+        value: Value,
+    ) -> Result<Self, InputError> {
         input.list(name, value, T::visit)
     }
 }
@@ -638,14 +706,20 @@ impl<T: VisitMembers> VisitMembers for Box<T> {
 }
 
 impl<T: Visit> Visit for Box<T> {
-    fn visit(input: &mut Input, name: Option<&'static str>, value: Value) -> Result<Self, InputError> {
+    fn visit(
+        input: &mut Input,
+        name: Option<&'static str>,
+        value: Value,
+    ) -> Result<Self, InputError> {
         T::visit(input, name, value).map(Box::new)
     }
 }
 
 /// Reads a `T` for serde's `Deserialize`: the JSON is taken whole, then
 /// visited (generated types implement `Deserialize` through this).
-pub fn deserialize<'de, T: Visit, D: serde::Deserializer<'de>>(deserializer: D) -> Result<T, D::Error> {
+pub fn deserialize<'de, T: Visit, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<T, D::Error> {
     use serde::Deserialize as _;
     let value = Value::deserialize(deserializer)?;
     Input::new()
@@ -673,7 +747,10 @@ mod tests {
                 i.member::<String>(&mut o, "b")
             })
             .unwrap_err();
-        assert_eq!(err.to_string(), "Invalid parameter type for 'a[0].b', expected: string");
+        assert_eq!(
+            err.to_string(),
+            "Invalid parameter type for 'a[0].b', expected: string"
+        );
     }
 
     #[test]
@@ -683,7 +760,10 @@ mod tests {
         let err = input.read::<u8>(json!(256)).unwrap_err();
         assert_eq!(err.to_string(), "Parameter 'null' expects uint8_t");
         let err = input.read::<i64>(json!(1.5)).unwrap_err();
-        assert_eq!(err.to_string(), "Invalid parameter type for '<anonymous>', expected: integer");
+        assert_eq!(
+            err.to_string(),
+            "Invalid parameter type for '<anonymous>', expected: integer"
+        );
         assert_eq!(input.read::<f64>(json!(3)).unwrap(), 3.0);
         let err = input.read::<u64>(json!("1")).unwrap_err();
         assert_eq!(err.to_string(), "Parameter '<anonymous>' expects uint64");
@@ -699,8 +779,13 @@ mod tests {
         assert_eq!(input.size(None, json!("64M")).unwrap(), 64 << 20);
         assert_eq!(input.size(None, json!("0x20")).unwrap(), 32);
         assert!(input.size(None, json!("16E")).is_err());
-        let err = input.read::<bool>(json!("yes")).unwrap_err();
-        assert_eq!(err.to_string(), "Parameter '<anonymous>' expects 'on' or 'off'");
+        assert!(input.read::<bool>(json!("yes")).unwrap());
+        assert!(!input.read::<bool>(json!("n")).unwrap());
+        let err = input.read::<bool>(json!("ON")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Parameter '<anonymous>' expects 'on' or 'off'"
+        );
         let err = input.read::<String>(json!({"a": "1"})).unwrap_err();
         assert_eq!(err.to_string(), "Parameters '<anonymous>.*' are unexpected");
     }

@@ -8,21 +8,27 @@
 //! * [`input`]: a JSON value to a typed value, as QEMU's
 //!   `qobject-input-visitor.c` and `qapi-visit-core.c` do it, in QMP or in
 //!   keyval (command-line) mode;
+//! * [`keyval`]: QEMU's `KEY=VALUE,...` command-line syntax parsed into
+//!   the tree keyval mode reads (`-netdev stream,id=s0,addr.type=inet,...`);
 //! * [`policy`]: QEMU's `-compat` policy for deprecated and unstable
 //!   interfaces, applied during input and output;
 //! * [`output`]: a typed value back to JSON;
 //! * [`error`]: QMP errors, `{"class": ..., "desc": ...}`;
 //! * [`api`]: the traits and metadata generated code implements: client
 //!   request types, events, command metadata;
-//! * [`event`]: event timestamps and the emitted message.
+//! * [`event`]: event timestamps and the emitted message;
+//! * `qmp` (cargo feature `qmp`, on by default): the QMP server and client.
 #![deny(missing_docs)]
 
 pub mod api;
 pub mod error;
 pub mod event;
 pub mod input;
+pub mod keyval;
 pub mod output;
 pub mod policy;
+#[cfg(feature = "qmp")]
+pub mod qmp;
 
 pub use api::{Command, CommandInfo, Event, QapiEnum};
 pub use error::{Error, ErrorClass};

@@ -114,7 +114,10 @@ impl<T: ToValue + ?Sized> ToValue for Box<T> {
 
 /// Writes a `T` for serde's `Serialize` (generated types implement
 /// `Serialize` through this).
-pub fn serialize<T: ToValue + ?Sized, S: serde::Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+pub fn serialize<T: ToValue + ?Sized, S: serde::Serializer>(
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     use serde::Serialize as _;
     value.to_value(&Output::new()).serialize(serializer)
 }

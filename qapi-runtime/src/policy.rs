@@ -1,5 +1,13 @@
 //! QEMU's `-compat` policy: what to do with interfaces marked with the
 //! special features `deprecated` and `unstable`.
+//!
+//! [`CompatPolicy::from_option`] reads the text of QEMU's `-compat`
+//! option (`deprecated-input=reject,deprecated-output=hide`).
+
+use serde_json::Value;
+
+use crate::input::{Input, InputError, Object, Visit, VisitMembers};
+use crate::keyval::ReadError;
 
 /// The special features of a command, member, enum value or event, as a
 /// bit set.
@@ -82,7 +90,12 @@ pub enum Subject {
 
 impl CompatPolicy {
     /// Checks special input against the policy; `Err` holds QEMU's text.
-    pub fn check_input(&self, special: Special, subject: Subject, name: &str) -> Result<(), String> {
+    pub fn check_input(
+        &self,
+        special: Special,
+        subject: Subject,
+        name: &str,
+    ) -> Result<(), String> {
         for (set, policy, word) in [
             (special.deprecated(), self.deprecated_input, "Deprecated"),
             (special.unstable(), self.unstable_input, "Unstable"),
@@ -110,5 +123,124 @@ impl CompatPolicy {
     pub fn shows(&self, special: Special) -> bool {
         !(special.deprecated() && self.deprecated_output == OutputPolicy::Hide
             || special.unstable() && self.unstable_output == OutputPolicy::Hide)
+    }
+}
+
+impl InputPolicy {
+    /// The value's name in QEMU's `CompatPolicyInput`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            InputPolicy::Accept => "accept",
+            InputPolicy::Reject => "reject",
+            InputPolicy::Crash => "crash",
+        }
+    }
+
+    /// The value named `name` in QEMU's `CompatPolicyInput`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "accept" => Some(InputPolicy::Accept),
+            "reject" => Some(InputPolicy::Reject),
+            "crash" => Some(InputPolicy::Crash),
+            _ => None,
+        }
+    }
+}
+
+impl OutputPolicy {
+    /// The value's name in QEMU's `CompatPolicyOutput`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OutputPolicy::Accept => "accept",
+            OutputPolicy::Hide => "hide",
+        }
+    }
+
+    /// The value named `name` in QEMU's `CompatPolicyOutput`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "accept" => Some(OutputPolicy::Accept),
+            "hide" => Some(OutputPolicy::Hide),
+            _ => None,
+        }
+    }
+}
+
+/// Read as QEMU's enum `CompatPolicyInput`.
+impl Visit for InputPolicy {
+    fn visit(
+        input: &mut Input,
+        name: Option<&'static str>,
+        value: Value,
+    ) -> Result<Self, InputError> {
+        let s = input.string(name, value)?;
+        InputPolicy::from_name(&s).ok_or_else(|| input.bad_enum_value(name, &s))
+    }
+}
+
+/// Read as QEMU's enum `CompatPolicyOutput`.
+impl Visit for OutputPolicy {
+    fn visit(
+        input: &mut Input,
+        name: Option<&'static str>,
+        value: Value,
+    ) -> Result<Self, InputError> {
+        let s = input.string(name, value)?;
+        OutputPolicy::from_name(&s).ok_or_else(|| input.bad_enum_value(name, &s))
+    }
+}
+
+/// Read as QEMU's struct `CompatPolicy` (`qapi/compat.json`): four
+/// optional members, an absent one meaning `accept`.
+impl VisitMembers for CompatPolicy {
+    fn visit_members(input: &mut Input, object: &mut Object) -> Result<Self, InputError> {
+        Ok(CompatPolicy {
+            deprecated_input: input
+                .optional(object, "deprecated-input")?
+                .unwrap_or_default(),
+            deprecated_output: input
+                .optional(object, "deprecated-output")?
+                .unwrap_or_default(),
+            unstable_input: input
+                .optional(object, "unstable-input")?
+                .unwrap_or_default(),
+            unstable_output: input
+                .optional(object, "unstable-output")?
+                .unwrap_or_default(),
+        })
+    }
+}
+
+impl Visit for CompatPolicy {
+    fn visit(
+        input: &mut Input,
+        name: Option<&'static str>,
+        value: Value,
+    ) -> Result<Self, InputError> {
+        input.object(name, value)
+    }
+}
+
+impl CompatPolicy {
+    /// Parses the text of QEMU's `-compat` option, as QEMU does: keyval
+    /// without an implied key (or JSON when it starts with `{`), read into
+    /// `CompatPolicy`, e.g. `deprecated-input=reject,deprecated-output=hide`.
+    /// Errors are QEMU's texts (`Parameter 'deprecated-input' does not
+    /// accept value 'bogus'`, `Parameter 'foo' is unexpected`, `Help is
+    /// not available for this option`).
+    ///
+    /// Each `-compat` replaces the whole policy (QEMU copies every member,
+    /// so members a later option leaves out are back to `accept`).
+    pub fn from_option(text: &str) -> Result<Self, ReadError> {
+        crate::keyval::read_str(text, None)
+    }
+}
+
+impl std::str::FromStr for CompatPolicy {
+    type Err = ReadError;
+
+    /// See [`CompatPolicy::from_option`].
+    fn from_str(text: &str) -> Result<Self, ReadError> {
+        CompatPolicy::from_option(text)
     }
 }

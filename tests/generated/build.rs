@@ -1,5 +1,6 @@
 //! Generates the demo schema twice: as a server sees it (enums closed)
-//! and as a client sees it (enums keep unknown values).
+//! and as a client sees it (enums keep unknown values); and QEMU 7.2's
+//! introspect.json, whose types read a real QEMU's `query-qmp-schema`.
 
 use qapi_codegen::{Builder, Unstable};
 
@@ -14,6 +15,13 @@ fn main() {
     let results = [
         builder().out_path("server.rs").generate(),
         builder().open_enums(true).out_path("client.rs").generate(),
+        // QEMU 7.2's introspection types, as a client reads them (open
+        // enums: a newer QEMU may add meta-types or JSON types).
+        Builder::new("../../schemas/7.2.13/introspect-schema.json")
+            .legacy(true)
+            .open_enums(true)
+            .out_path("introspect.rs")
+            .generate(),
     ];
     for r in results {
         if let Err(e) = r {

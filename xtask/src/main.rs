@@ -41,8 +41,12 @@ use clap::{Parser, Subcommand};
 /// need only bash, coreutils and diffutils, which Debian always has;
 /// `qemu-system-x86` brings `qemu-system-x86_64`, whose `query-qmp-schema`
 /// answer is what `tests/tests/introspection.rs` compares the
-/// introspection generator with (in CI that test fails without it).
-const SYSTEM_PACKAGES: &[&str] = &["qemu-system-x86"];
+/// introspection generator with (in CI that test fails without it), and
+/// which `qapi-runtime/tests/qmp_qemu_interop.rs` drives over QMP;
+/// `python3-venv` lets `qapi-runtime/tests/qmp_python.rs` make a virtual
+/// environment (under the target directory) and pip-install Python's
+/// `qemu.qmp` client from PyPI to drive our QMP server.
+const SYSTEM_PACKAGES: &[&str] = &["qemu-system-x86", "python3", "python3-venv"];
 
 /// The shared data folders the tests read.
 const SHARED_PARTS: [&str; 3] = ["qapi-conformance", "qapi-release-dumps", "qapi-schemas"];

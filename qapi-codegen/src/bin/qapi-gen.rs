@@ -143,7 +143,10 @@ fn main() -> ExitCode {
 /// Generates Rust as `args` say; QEMU's diagnostic on a bad schema.
 fn rust(args: &RustArgs) -> ExitCode {
     use qapi_codegen::{Builder, Parts, Unstable};
-    let schema = args.schema.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_SCHEMA));
+    let schema = args
+        .schema
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_SCHEMA));
     let mut parts = Parts::default();
     for part in &args.without {
         match part.as_str() {

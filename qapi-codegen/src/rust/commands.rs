@@ -44,7 +44,9 @@ pub(crate) fn generate<'a>(cx: &Context<'a>) -> TokenStream {
     let mut serde_types = Vec::new();
     for (i, e) in cx.schema.entities.iter().enumerate() {
         let id = EntityId(i as u32);
-        let EntityKind::Command(c) = &e.kind else { continue };
+        let EntityKind::Command(c) = &e.kind else {
+            continue;
+        };
         let cond = cx.cond(id);
         if !cond.is_possible() {
             continue;
@@ -54,7 +56,11 @@ pub(crate) fn generate<'a>(cx: &Context<'a>) -> TokenStream {
         let (request, params) = request_type(cx, e, c, &name);
         let attr = cond.attr();
         out.extend(types::spread_cfg(&attr, request));
-        let allow = if cx.deprecated_attr(&e.features).is_empty() { quote!() } else { quote!(#[allow(deprecated)]) };
+        let allow = if cx.deprecated_attr(&e.features).is_empty() {
+            quote!()
+        } else {
+            quote!(#[allow(deprecated)])
+        };
         serde_types.push((quote!(#attr #allow), quote!(#name)));
         let returns = match c.ret_type {
             Some(t) => cx.type_ref(t, true),
@@ -95,7 +101,9 @@ pub(crate) fn generate<'a>(cx: &Context<'a>) -> TokenStream {
 fn info(cx: &Context<'_>, e: &Entity, c: &Command, cond: &Resolved) -> TokenStream {
     let rt = &cx.rt;
     let name = &e.name;
-    let special = cx.special(&e.features).unwrap_or_else(|| quote!(#rt::Special::NONE));
+    let special = cx
+        .special(&e.features)
+        .unwrap_or_else(|| quote!(#rt::Special::NONE));
     let features = e.features.iter().map(|f| f.name.as_str());
     let enabled = match cond {
         Resolved::Cfg(p) => {
@@ -104,7 +112,13 @@ fn info(cx: &Context<'_>, e: &Entity, c: &Command, cond: &Resolved) -> TokenStre
         }
         _ => quote!(true),
     };
-    let (sr, oob, pre, co, gen) = (c.success_response, c.allow_oob, c.allow_preconfig, c.coroutine, c.gen);
+    let (sr, oob, pre, co, gen) = (
+        c.success_response,
+        c.allow_oob,
+        c.allow_preconfig,
+        c.coroutine,
+        c.gen,
+    );
     quote! {
         #rt::CommandInfo {
             name: #name,
@@ -121,11 +135,20 @@ fn info(cx: &Context<'_>, e: &Entity, c: &Command, cond: &Resolved) -> TokenStre
 }
 
 /// The request type of a command and how its handler takes arguments.
-fn request_type<'a>(cx: &Context<'a>, e: &'a Entity, c: &'a Command, name: &Ident) -> (TokenStream, Params<'a>) {
+fn request_type<'a>(
+    cx: &Context<'a>,
+    e: &'a Entity,
+    c: &'a Command,
+    name: &Ident,
+) -> (TokenStream, Params<'a>) {
     let rt = &cx.rt;
     let docs = cx.item_docs(e);
     let dep = cx.deprecated_attr(&e.features);
-    let allow = if dep.is_empty() { quote!() } else { quote!(#[allow(deprecated)]) };
+    let allow = if dep.is_empty() {
+        quote!()
+    } else {
+        quote!(#[allow(deprecated)])
+    };
     match c.arg_type {
         None => (
             quote! {
@@ -242,7 +265,10 @@ fn command_impl(cx: &Context<'_>, cmd: &Cmd<'_>) -> TokenStream {
 
 /// The method signature's parameters, their names, and the call's
 /// arguments (taken out of the request value `a`).
-fn params_and_args(cx: &Context<'_>, cmd: &Cmd<'_>) -> Vec<(TokenStream, TokenStream, TokenStream)> {
+fn params_and_args(
+    cx: &Context<'_>,
+    cmd: &Cmd<'_>,
+) -> Vec<(TokenStream, TokenStream, TokenStream)> {
     let name = &cmd.name;
     match &cmd.params {
         Params::None => vec![],
@@ -255,7 +281,11 @@ fn params_and_args(cx: &Context<'_>, cmd: &Cmd<'_>) -> Vec<(TokenStream, TokenSt
                 .map(|f| {
                     let ident = &f.ident;
                     let ty = cx.field_type(arg, f.member.ty, true);
-                    let ty = if f.member.optional { quote!(Option<#ty>) } else { ty };
+                    let ty = if f.member.optional {
+                        quote!(Option<#ty>)
+                    } else {
+                        ty
+                    };
                     (quote!(#ident: #ty), quote!(#ident), quote!(a.#ident))
                 })
                 .collect()
@@ -296,14 +326,22 @@ fn server(cx: &Context<'_>, cmds: &[Cmd<'_>]) -> TokenStream {
             #docs #attr #dep #many
             fn #m(&self, #(#params),*) -> impl ::std::future::Future<Output = Result<#returns, #rt::Error>> + Send;
         });
+        let placeholders = match &cmd.params {
+            Params::Each(fields) => types::placeholder_allow(fields.iter().map(|f| &f.ident)),
+            _ => quote!(),
+        };
         mutex_methods.push(quote! {
-            #attr #many
+            #attr #many #placeholders
             fn #m(&self, #(#params),*) -> impl ::std::future::Future<Output = Result<#returns, #rt::Error>> + Send {
                 let result = self.lock().unwrap_or_else(::std::sync::PoisonError::into_inner).#m(#(#names_only),*);
                 ::std::future::ready(result)
             }
         });
-        let bind = if args.is_empty() { quote!(_a) } else { quote!(a) };
+        let bind = if args.is_empty() {
+            quote!(_a)
+        } else {
+            quote!(a)
+        };
         sync_arms.push(quote! {
             #attr
             #wire => input
@@ -320,6 +358,17 @@ fn server(cx: &Context<'_>, cmds: &[Cmd<'_>]) -> TokenStream {
             },
         });
     }
+    // When a cfg may leave out every command, the parameters may be
+    // unused and the match may only return.
+    let all_cfg = served.iter().all(|c| matches!(c.cond, Resolved::Cfg(_)));
+    let (unused, unreachable) = if all_cfg && !served.is_empty() {
+        (
+            quote!(let _ = (&handler, &arguments, out);),
+            quote!(#[allow(unreachable_code, unused_variables)]),
+        )
+    } else {
+        (quote!(), quote!())
+    };
     let sync_body = if served.is_empty() {
         quote! {
             let _ = (handler, name, arguments, input, out);
@@ -333,6 +382,7 @@ fn server(cx: &Context<'_>, cmds: &[Cmd<'_>]) -> TokenStream {
                 }
             }
             let arguments = arguments.unwrap_or_else(|| #rt::Value::Object(#rt::Map::new()));
+            #unused
             let result = match name {
                 #(#sync_arms)*
                 _ => return None,
@@ -353,6 +403,7 @@ fn server(cx: &Context<'_>, cmds: &[Cmd<'_>]) -> TokenStream {
                 }
             }
             let arguments = arguments.unwrap_or_else(|| #rt::Value::Object(#rt::Map::new()));
+            #unused
             let result = match name {
                 #(#async_arms)*
                 _ => return None,
@@ -360,8 +411,14 @@ fn server(cx: &Context<'_>, cmds: &[Cmd<'_>]) -> TokenStream {
             Some(result)
         }
     };
-    let any_dep = served.iter().any(|c| !cx.deprecated_attr(&c.entity.features).is_empty());
-    let allow = if any_dep { quote!(#[allow(deprecated)]) } else { quote!() };
+    let any_dep = served
+        .iter()
+        .any(|c| !cx.deprecated_attr(&c.entity.features).is_empty());
+    let allow = if any_dep {
+        quote!(#[allow(deprecated)])
+    } else {
+        quote!()
+    };
     quote! {
         /// The commands a server implements, one method per command the
         /// schema generates (`'gen': false` commands are left to the
@@ -388,6 +445,7 @@ fn server(cx: &Context<'_>, cmds: &[Cmd<'_>]) -> TokenStream {
         /// has no such command or the schema leaves it to hand-written
         /// code (`'gen': false`).
         #allow
+        #unreachable
         pub fn dispatch<C: Commands + ?Sized>(
             handler: &mut C,
             name: &str,
@@ -400,6 +458,7 @@ fn server(cx: &Context<'_>, cmds: &[Cmd<'_>]) -> TokenStream {
 
         /// [`dispatch`] for an [`AsyncCommands`] handler.
         #allow
+        #unreachable
         pub async fn dispatch_async<C: AsyncCommands>(
             handler: &C,
             name: &str,

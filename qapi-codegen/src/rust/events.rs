@@ -6,6 +6,7 @@ use quote::quote;
 
 use super::model::Context;
 use super::types;
+use crate::cfg::Resolved;
 use crate::names::{self, Namespace};
 
 pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
@@ -19,9 +20,17 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
     let mut serde_types = Vec::new();
     let mut variant_ns = Namespace::default();
     let mut any_deprecated = false;
+    // Whether an event with data is always there (else `out` may be
+    // unused).
+    let mut any_data = false;
+    // Whether a cfg may leave out every event.
+    let mut all_cfg = true;
+    let mut ref_data_arms = Vec::new();
     for (i, e) in cx.schema.entities.iter().enumerate() {
         let id = EntityId(i as u32);
-        let EntityKind::Event(ev) = &e.kind else { continue };
+        let EntityKind::Event(ev) = &e.kind else {
+            continue;
+        };
         let cond = cx.cond(id);
         if !cond.is_possible() {
             continue;
@@ -31,7 +40,11 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
         let attr = cond.attr();
         let docs = cx.item_docs(e);
         let dep = cx.deprecated_attr(&e.features);
-        let allow = if dep.is_empty() { quote!() } else { quote!(#[allow(deprecated)]) };
+        let allow = if dep.is_empty() {
+            quote!()
+        } else {
+            quote!(#[allow(deprecated)])
+        };
         any_deprecated |= !dep.is_empty();
         let wire = &e.name;
         let (item, has_data) = match ev.arg_type {
@@ -130,8 +143,15 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
         if let Some(s) = cx.special(&e.features) {
             special_arms.push(quote!(#attr Event::#variant(_) => #s,));
         }
+        any_data |= has_data && matches!(cond, Resolved::Always);
+        all_cfg &= matches!(cond, Resolved::Cfg(_));
         data_arms.push(if has_data {
             quote!(#attr Event::#variant(d) => Some(#rt::ToValue::to_value(d, out)),)
+        } else {
+            quote!(#attr Event::#variant(_) => None,)
+        });
+        ref_data_arms.push(if has_data {
+            quote!(#attr Event::#variant(ref d) => Some(#rt::ToValue::to_value(d, out)),)
         } else {
             quote!(#attr Event::#variant(_) => None,)
         });
@@ -143,31 +163,65 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
         });
     }
     out.extend(types::serde_impls(cx, &serde_types));
-    let allow = if any_deprecated { quote!(#[allow(deprecated)]) } else { quote!() };
+    let allow = if any_deprecated {
+        quote!(#[allow(deprecated)])
+    } else {
+        quote!()
+    };
     let empty = variants.is_empty();
+    let parse_allow = if all_cfg && !empty {
+        quote!(#[allow(unreachable_code)])
+    } else {
+        quote!()
+    };
+    let special_body = if special_arms.is_empty() {
+        quote!(#rt::Special::NONE)
+    } else {
+        quote! {
+            #[allow(unreachable_patterns)]
+            match self {
+                #(#special_arms)*
+                _ => #rt::Special::NONE,
+            }
+        }
+    };
     let (name_body, special_body, data_body, parse_body) = if empty {
         (
             quote!(match *self {}),
             quote!(match *self {}),
-            quote!({ let _ = out; match *self {} }),
-            quote!({ let _ = (name, data, input); None }),
+            quote!({
+                let _ = out;
+                match *self {}
+            }),
+            quote!({
+                let _ = (name, data, input);
+                None
+            }),
+        )
+    } else if all_cfg {
+        // Match values, not references (an empty match on a reference is
+        // refused); reading may only return.
+        (
+            quote!(match *self { #(#name_arms)* }),
+            special_body,
+            quote!({ let _ = out; match *self { #(#ref_data_arms)* } }),
+            quote! {
+                let _ = (&data, &input);
+                Some(match name {
+                    #(#parse_arms)*
+                    _ => return None,
+                })
+            },
         )
     } else {
-        let special_body = if special_arms.is_empty() {
-            quote!(#rt::Special::NONE)
-        } else {
-            quote! {
-                #[allow(unreachable_patterns)]
-                match self {
-                    #(#special_arms)*
-                    _ => #rt::Special::NONE,
-                }
-            }
-        };
         (
             quote!(match self { #(#name_arms)* }),
             special_body,
-            quote!(match self { #(#data_arms)* }),
+            if any_data {
+                quote!(match self { #(#data_arms)* })
+            } else {
+                quote!({ let _ = out; match self { #(#data_arms)* } })
+            },
             quote! {
                 Some(match name {
                     #(#parse_arms)*
@@ -199,6 +253,7 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
                 #data_body
             }
 
+            #parse_allow
             fn parse(name: &str, data: Option<#rt::Value>, input: &mut #rt::Input) -> Option<Result<Self, #rt::InputError>> {
                 #parse_body
             }

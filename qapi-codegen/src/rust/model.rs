@@ -45,7 +45,8 @@ pub(crate) struct Context<'a> {
 pub(crate) fn is_top_level_object(e: &Entity) -> bool {
     matches!(e.kind, EntityKind::Object(_))
         && e.name != "q_empty"
-        && !(e.name.starts_with("q_obj_") && (e.name.ends_with("-arg") || e.name.ends_with("-base")))
+        && !(e.name.starts_with("q_obj_")
+            && (e.name.ends_with("-arg") || e.name.ends_with("-base")))
 }
 
 impl<'a> Context<'a> {
@@ -87,7 +88,8 @@ impl<'a> Context<'a> {
                 let t: TokenStream = p
                     .parse()
                     .map_err(|_| GenerateError::BadUnstableCfg(p.clone()))?;
-                syn::parse2::<syn::Meta>(t).map_err(|_| GenerateError::BadUnstableCfg(p.clone()))?;
+                syn::parse2::<syn::Meta>(t)
+                    .map_err(|_| GenerateError::BadUnstableCfg(p.clone()))?;
                 Resolved::Cfg(Predicate::Leaf(p.clone()))
             }
         };
@@ -117,6 +119,7 @@ impl<'a> Context<'a> {
                 }
             })
             .collect();
+        cx.conds = cx.needed_conds();
         cx.assign_names();
         cx.find_boxed();
         cx.find_eq();
@@ -188,11 +191,63 @@ impl<'a> Context<'a> {
         self.conds[id.0 as usize].clone()
     }
 
-    /// A member's own folded condition (its `if` and the unstable gate).
+    /// The entities' conditions with what they need folded in: QEMU does
+    /// not check that a definition's condition implies those of the types
+    /// it needs, so a schema may refer to a type some configuration leaves
+    /// out. An object type needs its base, a union its discriminator enum,
+    /// an array its element, a command its argument and return types, an
+    /// event its data type.
+    /// (Members and branches that need a missing type are left out where
+    /// they are generated: see [`Context::member_cond`],
+    /// [`Context::ref_cond`].)
+    fn needed_conds(&self) -> Vec<Resolved> {
+        let own = &self.conds;
+        let mut out: Vec<Option<Resolved>> = vec![None; own.len()];
+        for i in 0..own.len() {
+            object_cond(self.schema, own, &mut out, i);
+        }
+        let mut out: Vec<Resolved> = out
+            .into_iter()
+            .map(|r| r.unwrap_or(Resolved::Always))
+            .collect();
+        // Arrays of arrays are not QAPI.
+        for (i, e) in self.schema.entities.iter().enumerate() {
+            if let EntityKind::Array { element, .. } = &e.kind {
+                out[i] = out[i].and(&out[element.0 as usize].clone());
+            }
+        }
+        for (i, e) in self.schema.entities.iter().enumerate() {
+            let needs: Vec<EntityId> = match &e.kind {
+                EntityKind::Command(c) => c.arg_type.into_iter().chain(c.ret_type).collect(),
+                EntityKind::Event(ev) => ev.arg_type.into_iter().collect(),
+                _ => continue,
+            };
+            for t in needs {
+                out[i] = out[i].and(&out[t.0 as usize].clone());
+            }
+        }
+        out
+    }
+
+    /// The condition a reference from `owner` to `ty` adds: `ty`'s own,
+    /// unless `owner` already has exactly that condition (so that members
+    /// of conditional types do not repeat their owner's `#[cfg]`).
+    pub fn ref_cond(&self, owner: Option<EntityId>, ty: EntityId) -> Resolved {
+        let t = self.cond(ty);
+        match (owner.map(|o| self.cond(o)), &t) {
+            (Some(Resolved::Cfg(a)), Resolved::Cfg(b)) if a == *b => Resolved::Always,
+            _ => t,
+        }
+    }
+
+    /// A member's folded condition: its `if`, the unstable gate, and the
+    /// condition of its type.
     pub fn member_cond(&self, m: &Member) -> Resolved {
+        let owner = self.schema.lookup_id(&m.defined_in);
         self.cfg_map
             .resolve(m.ifcond.as_ref())
             .and(&self.special_gate(&m.features))
+            .and(&self.ref_cond(owner, m.ty))
     }
 
     /// The special-features bit set as a runtime constant.
@@ -256,7 +311,9 @@ impl<'a> Context<'a> {
     /// inline containment (Tarjan's strongly connected components).
     fn find_boxed(&mut self) {
         let n = self.schema.entities.len();
-        let edges: Vec<Vec<EntityId>> = (0..n).map(|i| self.inline_edges(EntityId(i as u32))).collect();
+        let edges: Vec<Vec<EntityId>> = (0..n)
+            .map(|i| self.inline_edges(EntityId(i as u32)))
+            .collect();
         let mut index = vec![usize::MAX; n];
         let mut low = vec![0usize; n];
         let mut on_stack = vec![false; n];
@@ -329,7 +386,10 @@ impl<'a> Context<'a> {
         let n = self.schema.entities.len();
         let mut eq = vec![true; n];
         for (i, e) in self.schema.entities.iter().enumerate() {
-            if let EntityKind::Builtin { json_type: JsonType::Number } = e.kind {
+            if let EntityKind::Builtin {
+                json_type: JsonType::Number,
+            } = e.kind
+            {
                 eq[i] = false;
             }
         }
@@ -475,7 +535,10 @@ impl<'a> Context<'a> {
     fn wire_note(&self, e: &Entity) -> TokenStream {
         let mut lines = Vec::new();
         let features: Vec<&str> = e.features.iter().map(|f| f.name.as_str()).collect();
-        let documented = self.schema.doc_of(e).is_some_and(|d| !d.features.is_empty());
+        let documented = self
+            .schema
+            .doc_of(e)
+            .is_some_and(|d| !d.features.is_empty());
         if !features.is_empty() && !documented {
             lines.push(String::new());
             lines.push(format!(" QAPI features: `{}`.", features.join("`, `")));
@@ -509,10 +572,42 @@ impl<'a> Context<'a> {
     }
 }
 
+/// The condition of entity `i` with its base's and, for a union, its
+/// discriminator's folded in (memoized in `out`; base chains are acyclic).
+fn object_cond(
+    schema: &Schema,
+    own: &[Resolved],
+    out: &mut [Option<Resolved>],
+    i: usize,
+) -> Resolved {
+    if let Some(r) = &out[i] {
+        return r.clone();
+    }
+    let mut r = own[i].clone();
+    if let EntityKind::Object(o) = &schema.entities[i].kind {
+        if let Some(tag) = o
+            .union
+            .as_ref()
+            .and_then(|u| o.members.iter().find(|m| m.name == u.tag))
+        {
+            r = r.and(&own[tag.ty.0 as usize]);
+        }
+        if let Some(base) = o.base {
+            r = r.and(&object_cond(schema, own, out, base.0 as usize));
+        }
+    }
+    out[i] = Some(r.clone());
+    r
+}
+
 /// One `#[doc = " line"]` per line.
 pub(crate) fn doc_lines(text: &str) -> TokenStream {
     let attrs = text.lines().map(|l| {
-        let l = if l.is_empty() { String::new() } else { format!(" {l}") };
+        let l = if l.is_empty() {
+            String::new()
+        } else {
+            format!(" {l}")
+        };
         quote!(#[doc = #l])
     });
     quote!(#(#attrs)*)

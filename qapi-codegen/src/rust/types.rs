@@ -1,7 +1,9 @@
 //! The schema's types: enums, structs, unions, alternates.
 
 use proc_macro2::{Ident, TokenStream};
-use qapi_parser::ir::{Branch, Entity, EntityId, EntityKind, EnumValue, JsonType, Member, ObjectType};
+use qapi_parser::ir::{
+    Branch, Entity, EntityId, EntityKind, EnumValue, JsonType, Member, ObjectType,
+};
 use quote::{format_ident, quote};
 
 use super::model::{is_top_level_object, Context};
@@ -34,7 +36,11 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
         // is not possible for items, so the attribute is spread.
         out.extend(spread_cfg(&attr, item));
         let dep = cx.deprecated_attr(&e.features);
-        let allow = if dep.is_empty() { quote!() } else { quote!(#[allow(deprecated)]) };
+        let allow = if dep.is_empty() {
+            quote!()
+        } else {
+            quote!(#[allow(deprecated)])
+        };
         serde_types.push((quote!(#attr #allow), quote!(#name)));
     }
     out.extend(serde_impls(cx, &serde_types));
@@ -58,12 +64,43 @@ pub(crate) fn spread_cfg(attr: &TokenStream, items: TokenStream) -> TokenStream 
     if attr.is_empty() {
         return items;
     }
+    let attrs =
+        syn::parse::Parser::parse2(syn::Attribute::parse_outer, attr.clone()).unwrap_or_default();
     match syn::parse2::<syn::File>(items.clone()) {
         Ok(file) => {
-            let items = file.items.into_iter().map(|item| quote!(#attr #item));
+            let items = file.items.into_iter().map(|item| {
+                // An attribute the item already has is not repeated
+                // (clippy's `duplicated_attributes`).
+                let has: Vec<String> = item_attrs(&item)
+                    .iter()
+                    .map(|a| quote!(#a).to_string())
+                    .collect();
+                let new = attrs
+                    .iter()
+                    .filter(|a| !has.contains(&quote!(#a).to_string()));
+                quote!(#(#new)* #item)
+            });
             quote!(#(#items)*)
         }
         Err(_) => items,
+    }
+}
+
+/// The outer attributes of an item, as far as `spread_cfg` needs them.
+fn item_attrs(item: &syn::Item) -> &[syn::Attribute] {
+    match item {
+        syn::Item::Const(i) => &i.attrs,
+        syn::Item::Enum(i) => &i.attrs,
+        syn::Item::Fn(i) => &i.attrs,
+        syn::Item::Impl(i) => &i.attrs,
+        syn::Item::Macro(i) => &i.attrs,
+        syn::Item::Mod(i) => &i.attrs,
+        syn::Item::Static(i) => &i.attrs,
+        syn::Item::Struct(i) => &i.attrs,
+        syn::Item::Trait(i) => &i.attrs,
+        syn::Item::Type(i) => &i.attrs,
+        syn::Item::Use(i) => &i.attrs,
+        _ => &[],
     }
 }
 
@@ -76,8 +113,15 @@ fn enumeration(cx: &Context<'_>, e: &Entity, name: &Ident, values: &[EnumValue])
     let values: Vec<(&EnumValue, Ident, Resolved)> = values
         .iter()
         .map(|v| {
-            let c = cx.cfg_map.resolve(v.ifcond.as_ref()).and(&cx.special_gate(&v.features));
-            (v, format_ident!("{}", variants.claim(names::variant_name(&v.name))), c)
+            let c = cx
+                .cfg_map
+                .resolve(v.ifcond.as_ref())
+                .and(&cx.special_gate(&v.features));
+            (
+                v,
+                format_ident!("{}", variants.claim(names::variant_name(&v.name))),
+                c,
+            )
         })
         .filter(|(_, _, c)| c.is_possible())
         .collect();
@@ -98,9 +142,17 @@ fn enumeration(cx: &Context<'_>, e: &Entity, name: &Ident, values: &[EnumValue])
         let wire = &v.name;
         quote!(#attr #wire => Some(Self::#ident),)
     });
-    let any_special = values.iter().any(|(v, _, _)| cx.special(&v.features).is_some());
-    let any_deprecated = values.iter().any(|(v, _, _)| !cx.deprecated_attr(&v.features).is_empty());
-    let allow_dep = if any_deprecated { quote!(#[allow(deprecated)]) } else { quote!() };
+    let any_special = values
+        .iter()
+        .any(|(v, _, _)| cx.special(&v.features).is_some());
+    let any_deprecated = values
+        .iter()
+        .any(|(v, _, _)| !cx.deprecated_attr(&v.features).is_empty());
+    let allow_dep = if any_deprecated {
+        quote!(#[allow(deprecated)])
+    } else {
+        quote!()
+    };
     let (unknown_variant, unknown_as_str, unknown_visit, derive_copy) = if open {
         (
             quote! {
@@ -139,7 +191,38 @@ fn enumeration(cx: &Context<'_>, e: &Entity, name: &Ident, values: &[EnumValue])
     } else {
         quote!()
     };
-    let lifetime_str = if open { quote!(&str) } else { quote!(&'static str) };
+    let lifetime_str = if open {
+        quote!(&str)
+    } else {
+        quote!(&'static str)
+    };
+    // An enum without values (all left out, or none in the schema).
+    let (as_str_body, from_wire_body) = if values.is_empty() {
+        let as_str = if open {
+            quote!(match self { #unknown_as_str })
+        } else {
+            quote!(match *self {})
+        };
+        (
+            as_str,
+            quote!({
+                let _ = s;
+                None
+            }),
+        )
+    } else if !open && values.iter().all(|(_, _, c)| matches!(c, Resolved::Cfg(_))) {
+        // A cfg may leave out every value: match the value, not the
+        // reference (an empty match on a reference is refused).
+        (
+            quote!(match *self { #(#as_str)* }),
+            quote!(match s { #(#from_wire)* _ => None, }),
+        )
+    } else {
+        (
+            quote!(match self { #(#as_str)* #unknown_as_str }),
+            quote!(match s { #(#from_wire)* _ => None, }),
+        )
+    };
     let qname = &e.name;
     let variant_lint = variant_lint_allow(name, values.iter().map(|(_, i, _)| i));
     quote! {
@@ -156,18 +239,12 @@ fn enumeration(cx: &Context<'_>, e: &Entity, name: &Ident, values: &[EnumValue])
         impl #name {
             /// The value's wire name.
             pub fn as_str(&self) -> #lifetime_str {
-                match self {
-                    #(#as_str)*
-                    #unknown_as_str
-                }
+                #as_str_body
             }
 
             /// The value with this wire name, if this build knows it.
             pub fn from_wire(s: &str) -> Option<Self> {
-                match s {
-                    #(#from_wire)*
-                    _ => None,
-                }
+                #from_wire_body
             }
 
             #special_fn
@@ -233,11 +310,19 @@ fn variant_lint_allow<'a>(name: &Ident, variants: impl Iterator<Item = &'a Ident
         }
         out
     };
-    let first: Vec<String> = variants.iter().map(|v| words(v).first().cloned().unwrap_or_default()).collect();
-    let last: Vec<String> = variants.iter().map(|v| words(v).last().cloned().unwrap_or_default()).collect();
+    let first: Vec<String> = variants
+        .iter()
+        .map(|v| words(v).first().cloned().unwrap_or_default())
+        .collect();
+    let last: Vec<String> = variants
+        .iter()
+        .map(|v| words(v).last().cloned().unwrap_or_default())
+        .collect();
     let shared = |w: &[String]| w.len() >= 3 && w.iter().all(|x| x == &w[0]);
     let n = name.to_string();
-    let repeats = variants.iter().any(|v| v.starts_with(&n) || v.ends_with(&n));
+    let repeats = variants
+        .iter()
+        .any(|v| v.starts_with(&n) || v.ends_with(&n));
     if shared(&first) || shared(&last) || repeats {
         quote!(#[allow(clippy::enum_variant_names)])
     } else {
@@ -264,7 +349,11 @@ pub(crate) struct Field<'m> {
     pub cond: Resolved,
 }
 
-pub(crate) fn fields<'m>(cx: &Context<'_>, members: impl Iterator<Item = &'m Member>, reserved: &[&str]) -> Vec<Field<'m>> {
+pub(crate) fn fields<'m>(
+    cx: &Context<'_>,
+    members: impl Iterator<Item = &'m Member>,
+    reserved: &[&str],
+) -> Vec<Field<'m>> {
     let mut ns = names::Namespace::with_reserved(reserved);
     members
         .enumerate()
@@ -274,13 +363,23 @@ pub(crate) fn fields<'m>(cx: &Context<'_>, members: impl Iterator<Item = &'m Mem
                 return None;
             }
             let ident = names::ident(&ns.claim(names::member_name(&m.name)));
-            Some(Field { member: m, index, ident, cond })
+            Some(Field {
+                member: m,
+                index,
+                ident,
+                cond,
+            })
         })
         .collect()
 }
 
 /// Field declarations.
-pub(crate) fn field_decls(cx: &Context<'_>, owner: EntityId, fields: &[Field<'_>], up: bool) -> TokenStream {
+pub(crate) fn field_decls(
+    cx: &Context<'_>,
+    owner: EntityId,
+    fields: &[Field<'_>],
+    up: bool,
+) -> TokenStream {
     let decls = fields.iter().map(|f| {
         let m = f.member;
         let attr = f.cond.attr();
@@ -306,9 +405,9 @@ fn field_read(cx: &Context<'_>, f: &Field<'_>) -> TokenStream {
     let ident = &f.ident;
     let attr = f.cond.attr();
     let optional = m.optional;
-    let special = cx.special(&m.features).map(|s| {
-        quote!(input.special_member(object, #wire, #optional, #s)?;)
-    });
+    let special = cx
+        .special(&m.features)
+        .map(|s| quote!(input.special_member(object, #wire, #optional, #s)?;));
     let read = match (cx.visit_fn(m.ty), optional) {
         (None, false) => quote!(input.member(object, #wire)?),
         (None, true) => quote!(input.optional(object, #wire)?),
@@ -322,7 +421,11 @@ fn field_read(cx: &Context<'_>, f: &Field<'_>) -> TokenStream {
 }
 
 /// Statements writing each field into `object`.
-pub(crate) fn field_writes(cx: &Context<'_>, fields: &[Field<'_>], this: TokenStream) -> TokenStream {
+pub(crate) fn field_writes(
+    cx: &Context<'_>,
+    fields: &[Field<'_>],
+    this: TokenStream,
+) -> TokenStream {
     let rt = &cx.rt;
     let writes = fields.iter().map(|f| {
         let m = f.member;
@@ -347,7 +450,12 @@ pub(crate) fn field_writes(cx: &Context<'_>, fields: &[Field<'_>], this: TokenSt
 }
 
 /// The derives of an object type.
-pub(crate) fn object_derives(cx: &Context<'_>, id: EntityId, fields: &[Field<'_>], unit: bool) -> TokenStream {
+pub(crate) fn object_derives(
+    cx: &Context<'_>,
+    id: EntityId,
+    fields: &[Field<'_>],
+    unit: bool,
+) -> TokenStream {
     let eq = if cx.is_eq(id) { quote!(Eq,) } else { quote!() };
     let default = if fields.iter().all(|f| f.member.optional) {
         quote!(Default,)
@@ -358,9 +466,26 @@ pub(crate) fn object_derives(cx: &Context<'_>, id: EntityId, fields: &[Field<'_>
     quote!(#[derive(Debug, Clone, #copy PartialEq, #eq #default)])
 }
 
+/// `#[allow(clippy::disallowed_names)]` where generated code binds a
+/// name from the schema that clippy refuses by default (`foo`, `baz`,
+/// `quux`).
+pub(crate) fn placeholder_allow<'i>(idents: impl IntoIterator<Item = &'i Ident>) -> TokenStream {
+    if idents
+        .into_iter()
+        .any(|i| matches!(i.to_string().as_str(), "foo" | "baz" | "quux"))
+    {
+        quote!(#[allow(clippy::disallowed_names)])
+    } else {
+        quote!()
+    }
+}
+
 /// `#[allow(deprecated)]` when a deprecated field is touched.
 pub(crate) fn allow_deprecated(cx: &Context<'_>, fields: &[Field<'_>]) -> TokenStream {
-    if fields.iter().any(|f| !cx.deprecated_attr(&f.member.features).is_empty()) {
+    if fields
+        .iter()
+        .any(|f| !cx.deprecated_attr(&f.member.features).is_empty())
+    {
         quote!(#[allow(deprecated)])
     } else {
         quote!()
@@ -398,10 +523,25 @@ pub(crate) fn object_impls(
         (quote!(out), quote!(object))
     };
     let (wout, wobj) = write_names;
+    let placeholders = placeholder_allow(fields.iter().map(|f| &f.ident));
+    // When a cfg may leave out every field, the parameters may be unused.
+    let all_cfg = !fields.is_empty() && fields.iter().all(|f| matches!(f.cond, Resolved::Cfg(_)));
+    let read_unused = if all_cfg && extra_read.is_empty() {
+        quote!(let _ = (&input, &object);)
+    } else {
+        quote!()
+    };
+    let write_unused = if all_cfg && extra_write.is_empty() {
+        quote!(let _ = (out, &object);)
+    } else {
+        quote!()
+    };
     quote! {
         #allow
+        #placeholders
         impl #rt::input::VisitMembers for #name {
             fn visit_members(#input_name: &mut #rt::Input, #object_name: &mut #rt::input::Object) -> Result<Self, #rt::InputError> {
+                #read_unused
                 #reads
                 #extra_read
                 Ok(Self { #(#inits)* #extra_field })
@@ -417,6 +557,7 @@ pub(crate) fn object_impls(
         #allow
         impl #rt::output::OutputMembers for #name {
             fn output_members(&self, #wout: &#rt::Output, #wobj: &mut #rt::Map<String, #rt::Value>) {
+                #write_unused
                 #writes
                 #extra_write
             }
@@ -444,7 +585,13 @@ fn features_const(cx: &Context<'_>, e: &Entity, name: &Ident) -> TokenStream {
     }
 }
 
-fn structure(cx: &Context<'_>, id: EntityId, e: &Entity, name: &Ident, o: &ObjectType) -> TokenStream {
+fn structure(
+    cx: &Context<'_>,
+    id: EntityId,
+    e: &Entity,
+    name: &Ident,
+    o: &ObjectType,
+) -> TokenStream {
     let fields = fields(cx, o.members.iter(), &[]);
     let docs = cx.item_docs(e);
     let user = cx.user_attrs(&e.name);
@@ -475,7 +622,13 @@ pub(crate) struct Variant<'b> {
     pub tag_value: Ident,
 }
 
-pub(crate) fn variants<'b>(cx: &Context<'_>, id: EntityId, tag_enum: EntityId, branches: &'b [Branch], up: bool) -> Vec<Variant<'b>> {
+pub(crate) fn variants<'b>(
+    cx: &Context<'_>,
+    id: EntityId,
+    tag_enum: EntityId,
+    branches: &'b [Branch],
+    up: bool,
+) -> Vec<Variant<'b>> {
     let mut ns = variant_namespace(cx);
     let mut methods = names::Namespace::with_reserved(&["dispatch"]);
     let tag_values = match &cx.schema.entity(tag_enum).kind {
@@ -487,7 +640,12 @@ pub(crate) fn variants<'b>(cx: &Context<'_>, id: EntityId, tag_enum: EntityId, b
     let mut tag_ns = variant_namespace(cx);
     let tag_idents: Vec<(String, Ident)> = tag_values
         .iter()
-        .map(|v| (v.name.clone(), format_ident!("{}", tag_ns.claim(names::variant_name(&v.name)))))
+        .map(|v| {
+            (
+                v.name.clone(),
+                format_ident!("{}", tag_ns.claim(names::variant_name(&v.name))),
+            )
+        })
         .collect();
     branches
         .iter()
@@ -495,9 +653,17 @@ pub(crate) fn variants<'b>(cx: &Context<'_>, id: EntityId, tag_enum: EntityId, b
             let value_cond = tag_values
                 .iter()
                 .find(|v| v.name == b.name)
-                .map(|v| cx.cfg_map.resolve(v.ifcond.as_ref()).and(&cx.special_gate(&v.features)))
+                .map(|v| {
+                    cx.cfg_map
+                        .resolve(v.ifcond.as_ref())
+                        .and(&cx.special_gate(&v.features))
+                })
                 .unwrap_or(Resolved::Always);
-            let cond = cx.cfg_map.resolve(b.ifcond.as_ref()).and(&value_cond);
+            let cond = cx
+                .cfg_map
+                .resolve(b.ifcond.as_ref())
+                .and(&value_cond)
+                .and(&cx.ref_cond(Some(id), b.ty));
             let ident = format_ident!("{}", ns.claim(names::variant_name(&b.name)));
             let method = names::ident(&methods.claim(names::member_name(&b.name)));
             if !cond.is_possible() {
@@ -510,7 +676,14 @@ pub(crate) fn variants<'b>(cx: &Context<'_>, id: EntityId, tag_enum: EntityId, b
                 .find(|(n, _)| *n == b.name)
                 .map(|(_, i)| i.clone())
                 .unwrap_or_else(|| ident.clone());
-            Some(Variant { branch: b, ident, method, cond, payload, tag_value })
+            Some(Variant {
+                branch: b,
+                ident,
+                method,
+                cond,
+                payload,
+                tag_value,
+            })
         })
         .collect()
 }
@@ -540,7 +713,11 @@ fn union(cx: &Context<'_>, id: EntityId, e: &Entity, name: &Ident, o: &ObjectTyp
     let user = cx.user_attrs(&e.name);
     let eq = if cx.is_eq(id) { quote!(Eq,) } else { quote!() };
     let decls = field_decls(cx, id, &plain, false);
-    let tag_doc = cx.member_docs(cx.member_doc_owner(&tag_member.defined_in), &tag_member.name, &[]);
+    let tag_doc = cx.member_docs(
+        cx.member_doc_owner(&tag_member.defined_in),
+        &tag_member.name,
+        &[],
+    );
     let tag_wire = &u.tag;
     let var_defs = variants.iter().map(|v| {
         let attr = v.cond.attr();
@@ -576,12 +753,43 @@ fn union(cx: &Context<'_>, id: EntityId, e: &Entity, name: &Ident, o: &ObjectTyp
     } else {
         quote!()
     };
+    // A discriminator value whose branch this configuration leaves out
+    // while keeping the value (a branch `if` the value lacks, a branch
+    // type left out) has no variant: refuse it as QEMU refuses unknown
+    // values.
+    let uncovered = match &cx.schema.entity(tag_ty).kind {
+        EntityKind::Enum { values, .. } => values.iter().any(|v| {
+            let value_cond = cx
+                .cfg_map
+                .resolve(v.ifcond.as_ref())
+                .and(&cx.special_gate(&v.features));
+            value_cond.is_possible()
+                && !variants.iter().any(|var| {
+                    var.branch.name == v.name
+                        && match (&var.cond, &value_cond) {
+                            (Resolved::Always, Resolved::Always) => true,
+                            (Resolved::Cfg(a), Resolved::Cfg(b)) => a == b,
+                            _ => false,
+                        }
+                })
+        }),
+        _ => false,
+    };
+    let uncovered_arm = if uncovered {
+        quote! {
+            #[allow(unreachable_patterns)]
+            other => return Err(input.bad_enum_value(Some(#tag_wire), other.as_str())),
+        }
+    } else {
+        quote!()
+    };
     // Read every member in schema order; the tag in its place.
     let reads = plain_and_tag_reads(cx, &plain, (tag_member, tag_index), &tag_ident, &tag_enum);
     let extra_read = quote! {
         let #tag_ident = match #tag_ident {
             #(#read_arms)*
             #unknown_arm
+            #uncovered_arm
         };
     };
     let write_arms = variants.iter().map(|v| {
@@ -599,7 +807,9 @@ fn union(cx: &Context<'_>, id: EntityId, e: &Entity, name: &Ident, o: &ObjectTyp
         quote!(#attr #ident,)
     });
     let tag_deprecated = match &cx.schema.entity(tag_ty).kind {
-        EntityKind::Enum { values, .. } => values.iter().any(|v| !cx.deprecated_attr(&v.features).is_empty()),
+        EntityKind::Enum { values, .. } => values
+            .iter()
+            .any(|v| !cx.deprecated_attr(&v.features).is_empty()),
         _ => false,
     };
     let allow = if tag_deprecated {
@@ -607,11 +817,57 @@ fn union(cx: &Context<'_>, id: EntityId, e: &Entity, name: &Ident, o: &ObjectTyp
     } else {
         allow_deprecated(cx, &plain)
     };
+    let placeholders = placeholder_allow(plain.iter().map(|f| &f.ident).chain([&tag_ident]));
+    // `out` is unused when nothing but the tag is written.
+    let out_used = plain.iter().any(|f| matches!(f.cond, Resolved::Always))
+        || variants
+            .iter()
+            .any(|v| v.payload.is_some() && matches!(v.cond, Resolved::Always));
+    let out_unused = if out_used {
+        quote!()
+    } else {
+        quote!(let _ = out;)
+    };
+    // When a cfg may leave out every branch, match the branch by value
+    // (an empty match on a reference is refused), and reading may end
+    // with an error before the value is built.
+    let all_cfg = variants.iter().all(|v| matches!(v.cond, Resolved::Cfg(_)));
+    let (tag_body, write_body, read_allow) = if all_cfg {
+        let write_arms = variants.iter().map(|v| {
+            let attr = v.cond.attr();
+            let ident = &v.ident;
+            match &v.payload {
+                Some(_) => quote!(#attr #branch_name::#ident(ref b) => #rt::output::OutputMembers::output_members(b, out, object),),
+                None => quote!(#attr #branch_name::#ident => {}),
+            }
+        });
+        (
+            quote!(match *self { #(#tag_arms)* }),
+            quote!(#out_unused match self.#tag_ident { #(#write_arms)* }),
+            quote!(#[allow(unreachable_code, unused_variables)]),
+        )
+    } else {
+        (
+            quote!(match self { #(#tag_arms)* }),
+            quote!(#out_unused match &self.#tag_ident { #(#write_arms)* }),
+            quote!(),
+        )
+    };
     let features = features_const(cx, e, name);
     let branch_doc = format!(" The branches of [`{name}`], chosen by its `{tag_wire}`.");
     let large = quote!(#[allow(clippy::large_enum_variant)]);
     let branch_eq = eq.clone();
-    let handler = handler_trait(cx, id, e, name, branch_name, &plain, &variants, &tag_ident, &allow);
+    let handler = handler_trait(
+        cx,
+        id,
+        e,
+        name,
+        branch_name,
+        &plain,
+        &variants,
+        &tag_ident,
+        &allow,
+    );
     quote! {
         #docs
         #[derive(Debug, Clone, PartialEq, #eq)]
@@ -633,13 +889,13 @@ fn union(cx: &Context<'_>, id: EntityId, e: &Entity, name: &Ident, o: &ObjectTyp
         impl #branch_name {
             /// The discriminator value of this branch.
             pub fn tag(&self) -> #tag_enum {
-                match self {
-                    #(#tag_arms)*
-                }
+                #tag_body
             }
         }
 
         #allow
+        #read_allow
+        #placeholders
         impl #rt::input::VisitMembers for #name {
             fn visit_members(input: &mut #rt::Input, object: &mut #rt::input::Object) -> Result<Self, #rt::InputError> {
                 #reads
@@ -658,9 +914,7 @@ fn union(cx: &Context<'_>, id: EntityId, e: &Entity, name: &Ident, o: &ObjectTyp
         impl #rt::output::OutputMembers for #name {
             fn output_members(&self, out: &#rt::Output, object: &mut #rt::Map<String, #rt::Value>) {
                 #writes
-                match &self.#tag_ident {
-                    #(#write_arms)*
-                }
+                #write_body
             }
         }
 
@@ -677,7 +931,13 @@ fn union(cx: &Context<'_>, id: EntityId, e: &Entity, name: &Ident, o: &ObjectTyp
 
 /// Reads of a union's base members in schema order, the tag in its
 /// place (read as the discriminator enum).
-fn plain_and_tag_reads(cx: &Context<'_>, plain: &[Field<'_>], tag: (&Member, usize), tag_ident: &Ident, tag_enum: &TokenStream) -> TokenStream {
+fn plain_and_tag_reads(
+    cx: &Context<'_>,
+    plain: &[Field<'_>],
+    tag: (&Member, usize),
+    tag_ident: &Ident,
+    tag_enum: &TokenStream,
+) -> TokenStream {
     let (tag, tag_index) = tag;
     let mut out = TokenStream::new();
     let mut tag_done = false;
@@ -696,11 +956,16 @@ fn plain_and_tag_reads(cx: &Context<'_>, plain: &[Field<'_>], tag: (&Member, usi
     out
 }
 
-fn plain_and_tag_writes(cx: &Context<'_>, plain: &[Field<'_>], tag: (&Member, usize), tag_ident: &Ident) -> TokenStream {
+fn plain_and_tag_writes(
+    cx: &Context<'_>,
+    plain: &[Field<'_>],
+    tag: (&Member, usize),
+    tag_ident: &Ident,
+) -> TokenStream {
     let (tag, tag_index) = tag;
     let rt = &cx.rt;
     let wire = &tag.name;
-    let tag_write = quote!(object.insert(#wire.into(), #rt::Value::String(self.#tag_ident.tag().as_str().to_owned()));) ;
+    let tag_write = quote!(object.insert(#wire.into(), #rt::Value::String(self.#tag_ident.tag().as_str().to_owned())););
     let mut out = TokenStream::new();
     let mut tag_done = false;
     for f in plain {
@@ -745,7 +1010,11 @@ fn handler_trait(
         .map(|f| {
             let ident = &f.ident;
             let ty = cx.field_type(id, f.member.ty, false);
-            let ty = if f.member.optional { quote!(Option<#ty>) } else { ty };
+            let ty = if f.member.optional {
+                quote!(Option<#ty>)
+            } else {
+                ty
+            };
             let attr = f.cond.attr();
             quote!(#attr #ident: #ty)
         })
@@ -777,10 +1046,17 @@ fn handler_trait(
         let m = &v.method;
         let ident = &v.ident;
         match &v.payload {
-            Some(_) => quote!(#attr #branch_name::#ident(options) => handler.#m(#(#args,)* options),),
+            Some(_) => {
+                quote!(#attr #branch_name::#ident(options) => handler.#m(#(#args,)* options),)
+            }
             None => quote!(#attr #branch_name::#ident => handler.#m(#(#args),*),),
         }
     });
+    let unused = if variants.iter().all(|v| matches!(v.cond, Resolved::Cfg(_))) {
+        quote!(let _ = &handler;)
+    } else {
+        quote!()
+    };
     let doc = format!(
         " One method per branch of [`{name}`]: implement it (for `&mut YourType`, or for `&YourType` with a future as `Output`) and call [`{name}::dispatch`]."
     );
@@ -797,6 +1073,7 @@ fn handler_trait(
         impl #name {
             /// Calls the handler method of this value's branch.
             pub fn dispatch<H: #trait_name>(self, handler: H) -> H::Output {
+                #unused
                 match self.#tag_ident {
                     #(#arms)*
                 }
@@ -805,7 +1082,13 @@ fn handler_trait(
     }
 }
 
-fn alternate(cx: &Context<'_>, id: EntityId, e: &Entity, name: &Ident, branches: &[Branch]) -> TokenStream {
+fn alternate(
+    cx: &Context<'_>,
+    id: EntityId,
+    e: &Entity,
+    name: &Ident,
+    branches: &[Branch],
+) -> TokenStream {
     let rt = &cx.rt;
     let doc = cx.schema.doc_of(e);
     let docs = cx.item_docs(e);
@@ -816,8 +1099,13 @@ fn alternate(cx: &Context<'_>, id: EntityId, e: &Entity, name: &Ident, branches:
     let mut defs = Vec::new();
     let mut arms = Vec::new();
     let mut writes = Vec::new();
+    let mut ref_writes = Vec::new();
+    let mut all_cfg = true;
     for b in branches {
-        let cond = cx.cfg_map.resolve(b.ifcond.as_ref());
+        let cond = cx
+            .cfg_map
+            .resolve(b.ifcond.as_ref())
+            .and(&cx.ref_cond(Some(id), b.ty));
         if !cond.is_possible() {
             continue;
         }
@@ -841,7 +1129,16 @@ fn alternate(cx: &Context<'_>, id: EntityId, e: &Entity, name: &Ident, branches:
         };
         arms.push(quote!(#attr #pattern => Ok(Self::#ident(#read)),));
         writes.push(quote!(#attr Self::#ident(v) => #rt::ToValue::to_value(v, out),));
+        ref_writes.push(quote!(#attr Self::#ident(ref v) => #rt::ToValue::to_value(v, out),));
+        all_cfg &= matches!(cond, Resolved::Cfg(_));
     }
+    // A cfg may leave out every branch: match the value, not the
+    // reference (an empty match on a reference is refused).
+    let to_value_body = if all_cfg {
+        quote!({ let _ = out; match *self { #(#ref_writes)* } })
+    } else {
+        quote!(match self { #(#writes)* })
+    };
     quote! {
         #docs
         #[derive(Debug, Clone, PartialEq, #eq)]
@@ -863,9 +1160,7 @@ fn alternate(cx: &Context<'_>, id: EntityId, e: &Entity, name: &Ident, branches:
 
         impl #rt::ToValue for #name {
             fn to_value(&self, out: &#rt::Output) -> #rt::Value {
-                match self {
-                    #(#writes)*
-                }
+                #to_value_body
             }
         }
     }
@@ -896,4 +1191,3 @@ fn json_kind(cx: &Context<'_>, ty: EntityId) -> JsonKind {
         _ => JsonKind::Object,
     }
 }
-

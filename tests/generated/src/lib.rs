@@ -13,3 +13,10 @@ pub mod server {
 pub mod client {
     include!(concat!(env!("OUT_DIR"), "/client.rs"));
 }
+
+/// QEMU 7.2's `introspect.json` (`query-qmp-schema` and `SchemaInfo`),
+/// generated with open enums as a client would.
+#[allow(missing_docs)]
+pub mod introspect {
+    include!(concat!(env!("OUT_DIR"), "/introspect.rs"));
+}

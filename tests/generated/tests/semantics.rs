@@ -45,7 +45,10 @@ fn wrong_json_types_say_what_was_expected() {
         err::<Draw>(json!({"shape": {"name": "s", "points": {}}})),
         "Invalid parameter type for 'shape.points', expected: array"
     );
-    assert_eq!(err::<Draw>(json!([])), "Invalid parameter type for '<anonymous>', expected: object");
+    assert_eq!(
+        err::<Draw>(json!([])),
+        "Invalid parameter type for '<anonymous>', expected: object"
+    );
     assert_eq!(
         err::<Draw>(json!({"shape": {"name": "s", "points": [{"x": 1.5, "y": 0}]}})),
         "Invalid parameter type for 'shape.points[0].x', expected: integer"
@@ -61,15 +64,27 @@ fn unknown_members_are_unexpected() {
     );
     // Missing members are reported before unexpected ones, as QEMU
     // visits every member before checking for leftovers.
-    assert_eq!(err::<Draw>(json!({"bogus": 1})), "Parameter 'shape' is missing");
+    assert_eq!(
+        err::<Draw>(json!({"bogus": 1})),
+        "Parameter 'shape' is missing"
+    );
 }
 
 #[test]
 fn integers_are_checked_per_width_with_qemus_naming() {
     let point = |x: Value, y: Value| json!({"x": x, "y": y});
-    assert_eq!(err::<server::Point>(point(json!(128), json!(0))), "Parameter 'x' expects int8_t");
-    assert_eq!(err::<server::Point>(point(json!(-129), json!(0))), "Parameter 'x' expects int8_t");
-    assert_eq!(err::<server::Point>(point(json!(0), json!(65536))), "Parameter 'y' expects uint16_t");
+    assert_eq!(
+        err::<server::Point>(point(json!(128), json!(0))),
+        "Parameter 'x' expects int8_t"
+    );
+    assert_eq!(
+        err::<server::Point>(point(json!(-129), json!(0))),
+        "Parameter 'x' expects int8_t"
+    );
+    assert_eq!(
+        err::<server::Point>(point(json!(0), json!(65536))),
+        "Parameter 'y' expects uint16_t"
+    );
     let p: server::Point = read(point(json!(-128), json!(65535))).unwrap();
     assert_eq!((p.x, p.y), (-128, 65535));
     // size: any integer, negative ones wrapping as in QEMU.
@@ -90,8 +105,14 @@ fn number_accepts_integers() {
 #[test]
 fn enums_refuse_unknown_values_on_a_server_and_keep_them_on_a_client() {
     let shape = json!({"name": "s", "points": [], "color": "purple"});
-    assert_eq!(err::<server::Shape>(shape.clone()), "Parameter 'color' does not accept value 'purple'");
-    let kept: client::Shape = Input::new().with_role(Role::Client).read(shape.clone()).unwrap();
+    assert_eq!(
+        err::<server::Shape>(shape.clone()),
+        "Parameter 'color' does not accept value 'purple'"
+    );
+    let kept: client::Shape = Input::new()
+        .with_role(Role::Client)
+        .read(shape.clone())
+        .unwrap();
     assert_eq!(kept.color, Some(client::Color::Unknown("purple".into())));
     assert_eq!(kept.to_value(&Output::new()), shape);
     // The client type still refuses it when reading as a server.
@@ -106,7 +127,10 @@ fn union_dispatch_does_not_depend_on_key_order() {
     let a: server::Figure = read(json!({"kind": "circle", "id": "c", "radius": 2})).unwrap();
     let b: server::Figure = read(json!({"radius": 2, "id": "c", "kind": "circle"})).unwrap();
     assert_eq!(a, b);
-    assert_eq!(a.kind, server::FigureBranch::Circle(server::Circle { radius: 2 }));
+    assert_eq!(
+        a.kind,
+        server::FigureBranch::Circle(server::Circle { radius: 2 })
+    );
     // Output follows schema order: base members, then the branch's.
     let out = serde_json::to_string(&a.to_value(&Output::new())).unwrap();
     assert_eq!(out, r#"{"id":"c","kind":"circle","radius":2}"#);
@@ -119,7 +143,10 @@ fn a_discriminator_value_without_a_branch_round_trips() {
         err::<server::Figure>(json!({"id": "n", "kind": "none", "radius": 1})),
         "Parameter 'radius' is unexpected"
     );
-    assert_eq!(err::<server::Figure>(json!({"id": "n"})), "Parameter 'kind' is missing");
+    assert_eq!(
+        err::<server::Figure>(json!({"id": "n"})),
+        "Parameter 'kind' is missing"
+    );
     assert_eq!(
         err::<server::Figure>(json!({"kind": "circle", "radius": 1})),
         "Parameter 'id' is missing"
@@ -132,11 +159,26 @@ fn alternates_choose_their_branch_by_json_type() {
     assert!(matches!(p, server::PointOrName::Point(_)));
     let n: server::PointOrName = read(json!("origin")).unwrap();
     assert_eq!(n, server::PointOrName::Name("origin".into()));
-    assert_eq!(err::<server::PointOrName>(json!(1)), "Invalid parameter type for 'null', expected: PointOrName");
-    assert_eq!(read::<server::CountOrNull>(json!(null)).unwrap(), server::CountOrNull::Nothing(Default::default()));
-    assert_eq!(read::<server::CountOrNull>(json!(7)).unwrap(), server::CountOrNull::Count(7));
-    assert_eq!(read::<server::FlagOrColor>(json!("red")).unwrap(), server::FlagOrColor::Color(server::Color::Red));
-    assert_eq!(read::<server::FlagOrColor>(json!(true)).unwrap(), server::FlagOrColor::Flag(true));
+    assert_eq!(
+        err::<server::PointOrName>(json!(1)),
+        "Invalid parameter type for 'null', expected: PointOrName"
+    );
+    assert_eq!(
+        read::<server::CountOrNull>(json!(null)).unwrap(),
+        server::CountOrNull::Nothing(Default::default())
+    );
+    assert_eq!(
+        read::<server::CountOrNull>(json!(7)).unwrap(),
+        server::CountOrNull::Count(7)
+    );
+    assert_eq!(
+        read::<server::FlagOrColor>(json!("red")).unwrap(),
+        server::FlagOrColor::Color(server::Color::Red)
+    );
+    assert_eq!(
+        read::<server::FlagOrColor>(json!(true)).unwrap(),
+        server::FlagOrColor::Flag(true)
+    );
     round_trip::<server::PointOrName>(json!("origin"));
 }
 
@@ -181,8 +223,12 @@ fn keyval_input_converts_strings_by_target_type() {
 
 #[test]
 fn serde_traits_go_through_qemus_rules() {
-    let fig: server::Figure = serde_json::from_str(r#"{"id":"q","kind":"square","side":3}"#).unwrap();
-    assert_eq!(serde_json::to_string(&fig).unwrap(), r#"{"id":"q","kind":"square","side":3}"#);
+    let fig: server::Figure =
+        serde_json::from_str(r#"{"id":"q","kind":"square","side":3}"#).unwrap();
+    assert_eq!(
+        serde_json::to_string(&fig).unwrap(),
+        r#"{"id":"q","kind":"square","side":3}"#
+    );
     let e = serde_json::from_str::<server::Figure>(r#"{"id":"q","kind":"square"}"#).unwrap_err();
     assert_eq!(e.to_string(), "Parameter 'side' is missing");
 }
@@ -197,12 +243,21 @@ struct Canvas {
 impl server::commands::Commands for Canvas {
     fn draw(&mut self, shape: server::Shape, scale: Option<f64>) -> Result<server::Point, Error> {
         self.calls.push(format!("draw {} {scale:?}", shape.name));
-        Ok(server::Point { x: shape.points.len() as i8, y: 0, label: None, weight: scale, size: None })
+        Ok(server::Point {
+            x: shape.points.len() as i8,
+            y: 0,
+            label: None,
+            weight: scale,
+            size: None,
+        })
     }
 
     fn add_figure(&mut self, arguments: server::Figure) -> Result<(), Error> {
         if self.figures.iter().any(|f| f.id == arguments.id) {
-            return Err(Error::generic(format!("Duplicate ID '{}' for figure", arguments.id)));
+            return Err(Error::generic(format!(
+                "Duplicate ID '{}' for figure",
+                arguments.id
+            )));
         }
         self.figures.push(arguments);
         Ok(())
@@ -222,7 +277,8 @@ impl server::commands::Commands for Canvas {
     }
 
     fn cond_args(&mut self, arguments: server::CondArgs) -> Result<(), Error> {
-        self.calls.push(format!("cond-args {} {:?}", arguments.a, arguments.h));
+        self.calls
+            .push(format!("cond-args {} {:?}", arguments.a, arguments.h));
         Ok(())
     }
 
@@ -239,11 +295,23 @@ fn call(canvas: &mut Canvas, name: &str, args: Value) -> Option<Result<Value, Er
 #[test]
 fn the_dispatcher_reads_calls_and_answers() {
     let mut canvas = Canvas::default();
-    let r = call(&mut canvas, "draw", json!({"shape": {"name": "s", "points": [{"x": 0, "y": 0}]}, "scale": 2}));
+    let r = call(
+        &mut canvas,
+        "draw",
+        json!({"shape": {"name": "s", "points": [{"x": 0, "y": 0}]}, "scale": 2}),
+    );
     assert_eq!(r, Some(Ok(json!({"x": 1, "y": 0, "weight": 2.0}))));
-    let r = call(&mut canvas, "add-figure", json!({"id": "a", "kind": "none"}));
+    let r = call(
+        &mut canvas,
+        "add-figure",
+        json!({"id": "a", "kind": "none"}),
+    );
     assert_eq!(r, Some(Ok(json!({}))));
-    let r = call(&mut canvas, "add-figure", json!({"id": "a", "kind": "none"}));
+    let r = call(
+        &mut canvas,
+        "add-figure",
+        json!({"id": "a", "kind": "none"}),
+    );
     assert_eq!(r, Some(Err(Error::generic("Duplicate ID 'a' for figure"))));
     let r = call(&mut canvas, "query-figures", json!({}));
     assert_eq!(r, Some(Ok(json!([{"id": "a", "kind": "none"}]))));
@@ -261,13 +329,23 @@ fn command_metadata_is_exposed() {
     use qapi_runtime::Command as _;
     let info = server::commands::command_info("query-figures").unwrap();
     assert!(info.allow_oob);
-    assert!(!server::commands::command_info("fire-and-forget").unwrap().success_response);
+    assert!(
+        !server::commands::command_info("fire-and-forget")
+            .unwrap()
+            .success_response
+    );
     assert!(!server::commands::command_info("manual").unwrap().gen);
-    assert!(server::commands::command_info("old-cmd").unwrap().special.deprecated());
+    assert!(server::commands::command_info("old-cmd")
+        .unwrap()
+        .special
+        .deprecated());
     assert_eq!(server::commands::QueryFigures::NAME, "query-figures");
     assert_eq!(server::commands::QueryFigures::info().name, "query-figures");
     // The unstable command exists only with the `unstable` feature.
-    let x_exp = server::commands::COMMANDS.iter().find(|c| c.name == "x-exp").unwrap();
+    let x_exp = server::commands::COMMANDS
+        .iter()
+        .find(|c| c.name == "x-exp")
+        .unwrap();
     assert_eq!(x_exp.enabled, cfg!(feature = "unstable"));
     assert!(x_exp.special.unstable());
 }
@@ -290,9 +368,14 @@ fn client_requests_serialize_their_arguments() {
         req.arguments(&Output::new()),
         Some(json!({"shape": {"name": "s", "points": [], "color": "ultraviolet", "digit": "1"}}))
     );
-    assert_eq!(client::commands::QueryFigures.arguments(&Output::new()), None);
-    let ret: <client::commands::Draw as qapi_runtime::Command>::Returns =
-        Input::new().with_role(Role::Client).read(json!({"x": 1, "y": 2})).unwrap();
+    assert_eq!(
+        client::commands::QueryFigures.arguments(&Output::new()),
+        None
+    );
+    let ret: <client::commands::Draw as qapi_runtime::Command>::Returns = Input::new()
+        .with_role(Role::Client)
+        .read(json!({"x": 1, "y": 2}))
+        .unwrap();
     assert_eq!((ret.x, ret.y), (1, 2));
 }
 
@@ -307,13 +390,36 @@ fn compat_policy_rejects_and_hides_special_interfaces() {
     let r = server::commands::dispatch(&mut canvas, "old-cmd", None, &mut input, &Output::new());
     assert_eq!(
         r,
-        Some(Err(Error::new(ErrorClass::CommandNotFound, "Deprecated command old-cmd disabled by policy")))
+        Some(Err(Error::new(
+            ErrorClass::CommandNotFound,
+            "Deprecated command old-cmd disabled by policy"
+        )))
     );
-    let r = server::commands::dispatch(&mut canvas, "with-old-member", Some(json!({"old": 1})), &mut input, &Output::new());
-    assert_eq!(r, Some(Err(Error::generic("Deprecated parameter old disabled by policy"))));
-    let r = server::commands::dispatch(&mut canvas, "with-old-member", Some(json!({"new": 1})), &mut input, &Output::new());
+    let r = server::commands::dispatch(
+        &mut canvas,
+        "with-old-member",
+        Some(json!({"old": 1})),
+        &mut input,
+        &Output::new(),
+    );
+    assert_eq!(
+        r,
+        Some(Err(Error::generic(
+            "Deprecated parameter old disabled by policy"
+        )))
+    );
+    let r = server::commands::dispatch(
+        &mut canvas,
+        "with-old-member",
+        Some(json!({"new": 1})),
+        &mut input,
+        &Output::new(),
+    );
     assert_eq!(r, Some(Ok(json!({}))));
-    let e = Input::new().with_policy(reject).read::<server::Color>(json!("blue")).unwrap_err();
+    let e = Input::new()
+        .with_policy(reject)
+        .read::<server::Color>(json!("blue"))
+        .unwrap_err();
     assert_eq!(e.to_string(), "Deprecated value blue disabled by policy");
     // Accepted by default.
     let r = call(&mut canvas, "old-cmd", json!({}));
@@ -325,8 +431,15 @@ fn compat_policy_rejects_and_hides_special_interfaces() {
     });
     #[allow(deprecated)]
     let ev = server::events::Event::from(server::events::OldEvent);
-    assert!(qapi_runtime::event::message(&ev, qapi_runtime::event::Timestamp::now(), &hide).is_none());
-    assert!(qapi_runtime::event::message(&ev, qapi_runtime::event::Timestamp::now(), &Output::new()).is_some());
+    assert!(
+        qapi_runtime::event::message(&ev, qapi_runtime::event::Timestamp::now(), &hide).is_none()
+    );
+    assert!(qapi_runtime::event::message(
+        &ev,
+        qapi_runtime::event::Timestamp::now(),
+        &Output::new()
+    )
+    .is_some());
 }
 
 /// A handler for every branch of `Figure`.
@@ -367,7 +480,10 @@ fn conditional_items_follow_the_cfg_mapping() {
     if cfg!(feature = "hex") {
         assert!(hex.is_ok());
     } else {
-        assert_eq!(hex.unwrap_err(), "Parameter 'kind' does not accept value 'hexagon'");
+        assert_eq!(
+            hex.unwrap_err(),
+            "Parameter 'kind' does not accept value 'hexagon'"
+        );
     }
     // CONFIG_IR is unmapped, hence undefined: `infrared` does not exist.
     assert_eq!(
@@ -385,7 +501,10 @@ fn events_are_typed_and_stamped() {
             sink.lock().unwrap().push(m);
         }
     });
-    emitter.emit(server::events::FigureAdded { id: "a".into(), kind: server::Kind::Circle });
+    emitter.emit(server::events::FigureAdded {
+        id: "a".into(),
+        kind: server::Kind::Circle,
+    });
     emitter.emit(server::events::Reset);
     let seen = seen.lock().unwrap();
     assert_eq!(seen[0]["event"], "FIGURE_ADDED");
@@ -396,8 +515,12 @@ fn events_are_typed_and_stamped() {
     assert!(seen[1].get("data").is_none());
     // And back: a client parses them, unknown events are not errors.
     let mut input = Input::new().with_role(Role::Client);
-    let parsed = server::events::Event::parse("FIGURE_ADDED", Some(seen[0]["data"].clone()), &mut input);
-    assert!(matches!(parsed, Some(Ok(server::events::Event::FigureAdded(_)))));
+    let parsed =
+        server::events::Event::parse("FIGURE_ADDED", Some(seen[0]["data"].clone()), &mut input);
+    assert!(matches!(
+        parsed,
+        Some(Ok(server::events::Event::FigureAdded(_)))
+    ));
     assert!(server::events::Event::parse("SOMETHING_NEW", None, &mut input).is_none());
 }
 
@@ -433,17 +556,34 @@ fn a_synchronous_implementation_serves_an_asynchronous_server() {
         &Output::new(),
     ));
     assert_eq!(r, Some(Ok(json!({}))));
-    let r = block_on(server::commands::dispatch_async(&canvas, "query-figures", None, &mut Input::new(), &Output::new()));
-    assert_eq!(r, Some(Ok(json!([{"id": "z", "kind": "circle", "radius": 1}]))));
+    let r = block_on(server::commands::dispatch_async(
+        &canvas,
+        "query-figures",
+        None,
+        &mut Input::new(),
+        &Output::new(),
+    ));
+    assert_eq!(
+        r,
+        Some(Ok(json!([{"id": "z", "kind": "circle", "radius": 1}])))
+    );
 }
 
 #[test]
 fn introspection_is_generated() {
     let schema: Value = serde_json::from_str(&server::introspection::qmp_schema_json()).unwrap();
-    let names: Vec<&str> = schema.as_array().unwrap().iter().filter_map(|e| e["name"].as_str()).collect();
+    let names: Vec<&str> = schema
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
     assert!(names.contains(&"draw"));
     assert!(names.contains(&"FIGURE_ADDED"));
-    assert!(names.contains(&"x-exp"), "introspection lists unstable commands as QEMU does");
+    assert!(
+        names.contains(&"x-exp"),
+        "introspection lists unstable commands as QEMU does"
+    );
 }
 
 #[test]
