@@ -47,6 +47,10 @@ impl demo::commands::AsyncCommands for Canvas {
         })
     }
 
+    async fn send_signal(&self, _arguments: demo::Signal) -> Result<(), Error> {
+        Ok(())
+    }
+
     async fn add_figure(&self, arguments: demo::Figure) -> Result<(), Error> {
         let mut f = self.figures.lock().unwrap();
         if f.iter().any(|x| x.id == arguments.id) {

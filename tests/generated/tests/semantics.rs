@@ -276,6 +276,12 @@ impl server::commands::Commands for Canvas {
         Ok(())
     }
 
+    fn send_signal(&mut self, arguments: server::Signal) -> Result<(), Error> {
+        self.calls
+            .push(format!("send-signal {:?}", arguments.kind.tag()));
+        Ok(())
+    }
+
     fn cond_args(&mut self, arguments: server::CondArgs) -> Result<(), Error> {
         self.calls
             .push(format!("cond-args {} {:?}", arguments.a, arguments.h));

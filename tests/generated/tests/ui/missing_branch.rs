@@ -1,15 +1,13 @@
-use qapi_generated_tests::server::{Circle, FigureHandler, Square};
+use qapi_generated_tests::server::{Beep, SignalHandler};
 
-struct OnlyRound;
+struct OnlySound;
 
-impl FigureHandler for OnlyRound {
+impl SignalHandler for OnlySound {
     type Output = ();
 
-    fn circle(self, _id: String, _hidden: Option<bool>, _options: Circle) {}
+    fn beep(self, _level: Option<i64>, _options: Beep) {}
 
-    fn square(self, _id: String, _hidden: Option<bool>, _options: Square) {}
-
-    // The `none` and `hexagon` branches are not handled.
+    // The `flash` and `silence` branches are not handled.
 }
 
 fn main() {}
