@@ -5,7 +5,9 @@
 //! * `qmp-9.2.0-rc2/all`: QEMU 9.2.0-rc2's full QMP schema from the shared
 //!   data, every part (types, commands, events, introspection); skipped
 //!   with a message when the shared data is missing. The steps are also
-//!   timed one by one (`load`, `tokens`, `format`).
+//!   timed one by one: `load`, `tokens`, and `format-1-thread` (syn and
+//!   prettyplease over the whole file on one thread, which `all` spreads
+//!   over every core, item by item).
 //! * `net-9.0.4/all`: the bundled QEMU 9.0.4 net.json closure.
 //!
 //! Run with `cargo bench -p qapi-codegen --bench generate`.
@@ -38,7 +40,7 @@ fn bench_schema(c: &mut Criterion, name: &str, path: &Path) {
         b.iter(|| qapi_codegen::generate(&schema, &options))
     });
     let tokens = qapi_codegen::generate(&schema, &options).expect("generates");
-    group.bench_function("format", |b| {
+    group.bench_function("format-1-thread", |b| {
         b.iter(|| {
             let file: syn::File = syn::parse2(tokens.clone()).expect("parses");
             prettyplease::unparse(&file)

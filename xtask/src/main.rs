@@ -24,6 +24,12 @@
 //! and lists the files that changed. A second run changes nothing. If the
 //! rewriting run fails, the deleted snapshots are put back.
 //!
+//! * `bench-compile`: how long a crate holding only the code generated for
+//!   QEMU 9.2.0-rc2's full QMP schema takes to build (`cargo build`, dev
+//!   profile, `CARGO_INCREMENTAL=0`), the median of three clean builds of
+//!   that crate (its dependencies are built once beforehand and not
+//!   counted). The crate lives in `target/qapi-bench-compile/`.
+//!
 //! In CI (`CI=true`) insta never writes snapshots, and the tests fail on a
 //! stale one; so does `cargo xtask ci`.
 
@@ -64,12 +70,15 @@ enum Task {
     Ci,
     /// Regenerate checked-in generated code and snapshots.
     Regenerate,
+    /// Time building a crate of the code generated for QEMU 9.2's QMP schema.
+    BenchCompile,
 }
 
 fn main() -> ExitCode {
     let done = match Cli::parse().task {
         Task::Ci => ci(),
         Task::Regenerate => regenerate(),
+        Task::BenchCompile => bench_compile(),
     };
     match done {
         Ok(()) => ExitCode::SUCCESS,
@@ -426,5 +435,84 @@ fn check_shared_data() -> Result<(), String> {
         return Err(why);
     }
     eprintln!("xtask: warning: {why}; the tests that need it will be SKIPPED");
+    Ok(())
+}
+
+/// `cargo xtask bench-compile`: see the module documentation.
+fn bench_compile() -> Result<(), String> {
+    const RUNS: usize = 3;
+    let root = qapi_tests::workspace_root();
+    let schema = qapi_tests::shared_dir().join("qapi-schemas/9.2.0-rc2/qapi/qapi-schema.json");
+    if !schema.is_file() {
+        return Err(format!("{} is missing (shared data)", schema.display()));
+    }
+    let krate = root.join("target/qapi-bench-compile");
+    fs::create_dir_all(krate.join("src")).map_err(|e| format!("{}: {e}", krate.display()))?;
+    let manifest = format!(
+        "[package]\nname = \"qmp-9-2\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+         [dependencies]\nqapi-runtime = {{ path = \"{}\", default-features = false }}\n\n[workspace]\n",
+        root.join("qapi-runtime").display()
+    );
+    let write = |path: PathBuf, text: &str| {
+        fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    write(krate.join("Cargo.toml"), &manifest)?;
+    write(
+        krate.join("src/lib.rs"),
+        "//! QEMU 9.2.0-rc2's QMP schema.\n#![allow(missing_docs)]\ninclude!(\"qmp.rs\");\n",
+    )?;
+    let out = krate.join("src/qmp.rs");
+    let out_s = out.to_string_lossy().into_owned();
+    let schema_s = schema.to_string_lossy().into_owned();
+    cargo(&[
+        "run",
+        "-q",
+        "--release",
+        "-p",
+        "qapi-codegen",
+        "--bin",
+        "qapi-gen",
+        "--",
+        "rust",
+        "--legacy",
+        &schema_s,
+        "-o",
+        &out_s,
+    ])?;
+    let manifest_path = krate.join("Cargo.toml").to_string_lossy().into_owned();
+    let target = root
+        .join("target/qapi-bench-compile-target")
+        .to_string_lossy()
+        .into_owned();
+    let build = |args: &[&str]| -> Result<std::time::Duration, String> {
+        let start = std::time::Instant::now();
+        let status = Command::new(cargo_program())
+            .args(args)
+            .args(["--manifest-path", &manifest_path, "--target-dir", &target])
+            .env("CARGO_INCREMENTAL", "0")
+            .env_remove("RUSTFLAGS")
+            .status()
+            .map_err(|e| format!("cargo: {e}"))?;
+        if !status.success() {
+            return Err(format!("cargo {} failed ({status})", args.join(" ")));
+        }
+        Ok(start.elapsed())
+    };
+    build(&["build", "-q"])?;
+    let mut times = Vec::new();
+    for i in 0..RUNS {
+        build(&["clean", "-q", "-p", "qmp-9-2"])?;
+        let t = build(&["build", "-q"])?;
+        println!("build {}: {:.2} s", i + 1, t.as_secs_f64());
+        times.push(t);
+    }
+    times.sort();
+    println!(
+        "median of {RUNS} clean builds of the 9.2.0-rc2 QMP crate ({} lines): {:.2} s",
+        fs::read_to_string(&out)
+            .map(|s| s.lines().count())
+            .unwrap_or(0),
+        times[RUNS / 2].as_secs_f64()
+    );
     Ok(())
 }
