@@ -7,7 +7,7 @@ use qapi_parser::ir::{Command, Entity, EntityId, EntityKind};
 use quote::quote;
 
 use super::model::Context;
-use super::types::{self, Field};
+use super::types::{self, Field, Message};
 use crate::cfg::Resolved;
 use crate::names::{self, Namespace};
 
@@ -141,101 +141,22 @@ fn request_type<'a>(
     c: &'a Command,
     name: &Ident,
 ) -> (TokenStream, Params<'a>) {
-    let rt = &cx.rt;
-    let docs = cx.item_docs(e);
-    let dep = cx.deprecated_attr(&e.features);
-    let allow = if dep.is_empty() {
-        quote!()
-    } else {
-        quote!(#[allow(deprecated)])
-    };
-    match c.arg_type {
-        None => (
-            quote! {
-                #docs
-                #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-                #dep
-                pub struct #name;
-
-                #allow
-                impl #rt::Visit for #name {
-                    fn visit(input: &mut #rt::Input, name: Option<&'static str>, value: #rt::Value) -> Result<Self, #rt::InputError> {
-                        let object = input.start_struct(name, value)?;
-                        input.end_struct(object)?;
-                        Ok(Self)
-                    }
-                }
-
-                #allow
-                impl #rt::ToValue for #name {
-                    fn to_value(&self, _: &#rt::Output) -> #rt::Value {
-                        #rt::Value::Object(#rt::Map::new())
-                    }
-                }
-            },
-            Params::None,
-        ),
-        Some(arg) if c.boxed && cx.names.types.contains_key(&arg) => {
-            let ty = cx.type_ref(arg, true);
-            let eq = if cx.is_eq(arg) { quote!(Eq,) } else { quote!() };
-            (
-                quote! {
-                    #docs
-                    #[derive(Debug, Clone, PartialEq, #eq)]
-                    #dep
-                    pub struct #name(pub #ty);
-
-                    #allow
-                    impl #rt::Visit for #name {
-                        fn visit(input: &mut #rt::Input, name: Option<&'static str>, value: #rt::Value) -> Result<Self, #rt::InputError> {
-                            #rt::Visit::visit(input, name, value).map(Self)
-                        }
-                    }
-
-                    #allow
-                    impl #rt::ToValue for #name {
-                        fn to_value(&self, out: &#rt::Output) -> #rt::Value {
-                            #rt::ToValue::to_value(&self.0, out)
-                        }
-                    }
-                },
-                Params::Boxed(ty),
-            )
-        }
-        Some(arg) => {
-            let members = match &cx.schema.entity(arg).kind {
-                EntityKind::Object(o) => &o.members[..],
-                _ => &[],
-            };
-            let fields = types::fields(cx, members.iter(), &[]);
-            let derives = types::object_derives(cx, arg, &fields, false);
-            let decls = types::field_decls(cx, arg, &fields, true);
-            let impls = types::spread_cfg(
-                &allow,
-                types::object_impls(cx, &quote!(#name), &fields, quote!(), quote!(), quote!()),
-            );
+    let (item, shape) = types::message_type(cx, e, name, c.arg_type, c.boxed);
+    let params = match shape {
+        Message::Unit => Params::None,
+        Message::Newtype(ty) => Params::Boxed(ty),
+        Message::Fields(fields) => {
             // Boxed commands with inline arguments (QAPI requires boxing
             // for conditional ones) take the request type whole.
             let conditional = fields.iter().any(|f| matches!(f.cond, Resolved::Cfg(_)));
-            let params = if conditional || c.boxed {
+            if conditional || c.boxed {
                 Params::Request
             } else {
                 Params::Each(fields)
-            };
-            (
-                quote! {
-                    #docs
-                    #derives
-                    #dep
-                    pub struct #name {
-                        #decls
-                    }
-                    #impls
-                },
-                params,
-            )
+            }
         }
-    }
+    };
+    (item, params)
 }
 
 fn command_impl(cx: &Context<'_>, cmd: &Cmd<'_>) -> TokenStream {
@@ -369,12 +290,14 @@ fn server(cx: &Context<'_>, cmds: &[Cmd<'_>]) -> TokenStream {
     } else {
         (quote!(), quote!())
     };
-    let sync_body = if served.is_empty() {
-        quote! {
-            let _ = (handler, name, arguments, input, out);
-            None
+    // The two dispatchers differ only in their arms.
+    let body = |arms: &[TokenStream]| {
+        if served.is_empty() {
+            return quote! {
+                let _ = (handler, name, arguments, input, out);
+                None
+            };
         }
-    } else {
         quote! {
             if let Some(info) = command_info(name) {
                 if let Err(e) = info.check_policy(input) {
@@ -384,33 +307,14 @@ fn server(cx: &Context<'_>, cmds: &[Cmd<'_>]) -> TokenStream {
             let arguments = arguments.unwrap_or_else(|| #rt::Value::Object(#rt::Map::new()));
             #unused
             let result = match name {
-                #(#sync_arms)*
+                #(#arms)*
                 _ => return None,
             };
             Some(result)
         }
     };
-    let async_body = if served.is_empty() {
-        quote! {
-            let _ = (handler, name, arguments, input, out);
-            None
-        }
-    } else {
-        quote! {
-            if let Some(info) = command_info(name) {
-                if let Err(e) = info.check_policy(input) {
-                    return Some(Err(e));
-                }
-            }
-            let arguments = arguments.unwrap_or_else(|| #rt::Value::Object(#rt::Map::new()));
-            #unused
-            let result = match name {
-                #(#async_arms)*
-                _ => return None,
-            };
-            Some(result)
-        }
-    };
+    let sync_body = body(&sync_arms);
+    let async_body = body(&async_arms);
     let any_dep = served
         .iter()
         .any(|c| !cx.deprecated_attr(&c.entity.features).is_empty());

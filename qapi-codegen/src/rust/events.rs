@@ -38,7 +38,6 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
         let name = &cx.names.events[&id];
         let variant = quote::format_ident!("{}", variant_ns.claim(names::type_name(&e.name)));
         let attr = cond.attr();
-        let docs = cx.item_docs(e);
         let dep = cx.deprecated_attr(&e.features);
         let allow = if dep.is_empty() {
             quote!()
@@ -47,85 +46,8 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
         };
         any_deprecated |= !dep.is_empty();
         let wire = &e.name;
-        let (item, has_data) = match ev.arg_type {
-            None => (
-                quote! {
-                    #docs
-                    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-                    #dep
-                    pub struct #name;
-
-                    #allow
-                    impl #rt::Visit for #name {
-                        fn visit(input: &mut #rt::Input, name: Option<&'static str>, value: #rt::Value) -> Result<Self, #rt::InputError> {
-                            let object = input.start_struct(name, value)?;
-                            input.end_struct(object)?;
-                            Ok(Self)
-                        }
-                    }
-
-                    #allow
-                    impl #rt::ToValue for #name {
-                        fn to_value(&self, _: &#rt::Output) -> #rt::Value {
-                            #rt::Value::Object(#rt::Map::new())
-                        }
-                    }
-                },
-                false,
-            ),
-            Some(arg) if ev.boxed && cx.names.types.contains_key(&arg) => {
-                let ty = cx.type_ref(arg, true);
-                let eq = if cx.is_eq(arg) { quote!(Eq,) } else { quote!() };
-                (
-                    quote! {
-                        #docs
-                        #[derive(Debug, Clone, PartialEq, #eq)]
-                        #dep
-                        pub struct #name(pub #ty);
-
-                        #allow
-                        impl #rt::Visit for #name {
-                            fn visit(input: &mut #rt::Input, name: Option<&'static str>, value: #rt::Value) -> Result<Self, #rt::InputError> {
-                                #rt::Visit::visit(input, name, value).map(Self)
-                            }
-                        }
-
-                        #allow
-                        impl #rt::ToValue for #name {
-                            fn to_value(&self, out: &#rt::Output) -> #rt::Value {
-                                #rt::ToValue::to_value(&self.0, out)
-                            }
-                        }
-                    },
-                    true,
-                )
-            }
-            Some(arg) => {
-                let members = match &cx.schema.entity(arg).kind {
-                    EntityKind::Object(o) => &o.members[..],
-                    _ => &[],
-                };
-                let fields = types::fields(cx, members.iter(), &[]);
-                let derives = types::object_derives(cx, arg, &fields, false);
-                let decls = types::field_decls(cx, arg, &fields, true);
-                let impls = types::spread_cfg(
-                    &allow,
-                    types::object_impls(cx, &quote!(#name), &fields, quote!(), quote!(), quote!()),
-                );
-                (
-                    quote! {
-                        #docs
-                        #derives
-                        #dep
-                        pub struct #name {
-                            #decls
-                        }
-                        #impls
-                    },
-                    true,
-                )
-            }
-        };
+        let (item, shape) = types::message_type(cx, e, name, ev.arg_type, ev.boxed);
+        let has_data = !matches!(shape, types::Message::Unit);
         out.extend(types::spread_cfg(&attr, item));
         serde_types.push((quote!(#attr #allow), quote!(#name)));
         let vdoc = format!(" [`{name}`]");

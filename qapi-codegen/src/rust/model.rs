@@ -291,18 +291,10 @@ impl<'a> Context<'a> {
     /// arrays seen through only as far as their element: a `Vec` already
     /// breaks a cycle, so arrays contribute no edge.
     fn inline_edges(&self, id: EntityId) -> Vec<EntityId> {
-        let e = self.schema.entity(id);
-        let mut out = Vec::new();
-        match &e.kind {
-            EntityKind::Object(o) => {
-                out.extend(o.members.iter().map(|m| m.ty));
-                if let Some(u) = &o.union {
-                    out.extend(u.branches.iter().map(|b| b.ty));
-                }
-            }
-            EntityKind::Alternate { branches } => out.extend(branches.iter().map(|b| b.ty)),
-            _ => {}
+        if !self.schema.entity(id).is_type() {
+            return Vec::new();
         }
+        let mut out = self.inline_edges_all(id);
         out.retain(|t| !matches!(self.schema.entity(*t).kind, EntityKind::Array { .. }));
         out
     }
@@ -416,6 +408,8 @@ impl<'a> Context<'a> {
         self.eq = eq;
     }
 
+    /// Every type an entity holds directly: members and branches of types,
+    /// the argument type of commands and events.
     fn inline_edges_all(&self, id: EntityId) -> Vec<EntityId> {
         let e = self.schema.entity(id);
         let mut out = Vec::new();

@@ -1191,3 +1191,112 @@ fn json_kind(cx: &Context<'_>, ty: EntityId) -> JsonKind {
         _ => JsonKind::Object,
     }
 }
+
+/// The shape of a command's request type or an event's data type.
+pub(crate) enum Message<'m> {
+    /// No arguments: a unit struct, `{}` on the wire.
+    Unit,
+    /// A named type taken whole (`'boxed': true`): a newtype around it.
+    Newtype(TokenStream),
+    /// The members of the argument type, as fields.
+    Fields(Vec<Field<'m>>),
+}
+
+/// The type a command's arguments or an event's data travel in, named
+/// `name` in the `commands` or `events` module: a unit struct, a newtype
+/// around a boxed named type, or a struct of the argument type's members.
+pub(crate) fn message_type<'a>(
+    cx: &Context<'a>,
+    e: &Entity,
+    name: &Ident,
+    arg: Option<EntityId>,
+    boxed: bool,
+) -> (TokenStream, Message<'a>) {
+    let rt = &cx.rt;
+    let docs = cx.item_docs(e);
+    let dep = cx.deprecated_attr(&e.features);
+    let allow = if dep.is_empty() {
+        quote!()
+    } else {
+        quote!(#[allow(deprecated)])
+    };
+    match arg {
+        None => (
+            quote! {
+                #docs
+                #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+                #dep
+                pub struct #name;
+
+                #allow
+                impl #rt::Visit for #name {
+                    fn visit(input: &mut #rt::Input, name: Option<&'static str>, value: #rt::Value) -> Result<Self, #rt::InputError> {
+                        let object = input.start_struct(name, value)?;
+                        input.end_struct(object)?;
+                        Ok(Self)
+                    }
+                }
+
+                #allow
+                impl #rt::ToValue for #name {
+                    fn to_value(&self, _: &#rt::Output) -> #rt::Value {
+                        #rt::Value::Object(#rt::Map::new())
+                    }
+                }
+            },
+            Message::Unit,
+        ),
+        Some(arg) if boxed && cx.names.types.contains_key(&arg) => {
+            let ty = cx.type_ref(arg, true);
+            let eq = if cx.is_eq(arg) { quote!(Eq,) } else { quote!() };
+            (
+                quote! {
+                    #docs
+                    #[derive(Debug, Clone, PartialEq, #eq)]
+                    #dep
+                    pub struct #name(pub #ty);
+
+                    #allow
+                    impl #rt::Visit for #name {
+                        fn visit(input: &mut #rt::Input, name: Option<&'static str>, value: #rt::Value) -> Result<Self, #rt::InputError> {
+                            #rt::Visit::visit(input, name, value).map(Self)
+                        }
+                    }
+
+                    #allow
+                    impl #rt::ToValue for #name {
+                        fn to_value(&self, out: &#rt::Output) -> #rt::Value {
+                            #rt::ToValue::to_value(&self.0, out)
+                        }
+                    }
+                },
+                Message::Newtype(ty),
+            )
+        }
+        Some(arg) => {
+            let members = match &cx.schema.entity(arg).kind {
+                EntityKind::Object(o) => &o.members[..],
+                _ => &[],
+            };
+            let fields = fields(cx, members.iter(), &[]);
+            let derives = object_derives(cx, arg, &fields, false);
+            let decls = field_decls(cx, arg, &fields, true);
+            let impls = spread_cfg(
+                &allow,
+                object_impls(cx, &quote!(#name), &fields, quote!(), quote!(), quote!()),
+            );
+            (
+                quote! {
+                    #docs
+                    #derives
+                    #dep
+                    pub struct #name {
+                        #decls
+                    }
+                    #impls
+                },
+                Message::Fields(fields),
+            )
+        }
+    }
+}
