@@ -166,6 +166,14 @@ impl Builder {
         self
     }
 
+    /// Also generate `commands::QmpService`, which serves the commands with
+    /// the runtime's QMP server (the runtime's `qmp` feature, on by
+    /// default, must be enabled).
+    pub fn qmp_service(mut self, on: bool) -> Self {
+        self.options.qmp_service = on;
+        self
+    }
+
     /// Whether to print `cargo::` directives (on by default; off for
     /// use outside build scripts).
     pub fn cargo_directives(mut self, on: bool) -> Self {

@@ -437,3 +437,72 @@ async fn any_byte_stream_serves_one_client() {
     served.await.unwrap();
     assert_eq!(server.handle().clients(), 0);
 }
+
+/// The generated `QmpService` (Builder option `qmp_service`) serves a
+/// plain `Commands` implementation behind a `Mutex`, with no hand-written
+/// glue.
+#[tokio::test]
+async fn the_generated_service_adaptor_serves_commands() {
+    use qapi_generated_tests::server::{self as demo, commands::QmpService};
+
+    #[derive(Default)]
+    struct Counter(u32);
+
+    #[allow(deprecated)]
+    impl demo::commands::Commands for Counter {
+        fn draw(
+            &mut self,
+            _shape: demo::Shape,
+            _scale: Option<f64>,
+        ) -> Result<demo::Point, qapi_runtime::Error> {
+            self.0 += 1;
+            Ok(demo::Point {
+                x: self.0 as i8,
+                y: 0,
+                label: None,
+                weight: None,
+                size: None,
+            })
+        }
+        fn add_figure(&mut self, _: demo::Figure) -> Result<(), qapi_runtime::Error> {
+            Ok(())
+        }
+        fn send_signal(&mut self, _: demo::Signal) -> Result<(), qapi_runtime::Error> {
+            Ok(())
+        }
+        fn query_figures(&mut self) -> Result<Vec<demo::Figure>, qapi_runtime::Error> {
+            Ok(vec![])
+        }
+        fn old_cmd(&mut self) -> Result<(), qapi_runtime::Error> {
+            Ok(())
+        }
+        fn fire_and_forget(&mut self) -> Result<(), qapi_runtime::Error> {
+            Ok(())
+        }
+        fn cond_args(&mut self, _: demo::CondArgs) -> Result<(), qapi_runtime::Error> {
+            Ok(())
+        }
+        fn with_old_member(
+            &mut self,
+            _: Option<i64>,
+            _: Option<i64>,
+        ) -> Result<(), qapi_runtime::Error> {
+            Ok(())
+        }
+    }
+
+    let s = start(
+        QmpService(std::sync::Mutex::new(Counter::default())),
+        Config::default(),
+    )
+    .await;
+    let mut c = Raw::connect(&s.path).await;
+    c.call(json!({"execute": "qmp_capabilities"})).await;
+    let args = json!({"shape": {"name": "s", "points": []}});
+    let r = c.call(json!({"execute": "draw", "arguments": args})).await;
+    assert_eq!(r, json!({"return": {"x": 1, "y": 0}}));
+    let r = c.call(json!({"execute": "draw", "arguments": args})).await;
+    assert_eq!(r, json!({"return": {"x": 2, "y": 0}}));
+    let r = c.call(json!({"execute": "query-qmp-schema"})).await;
+    assert!(r["return"].as_array().is_some_and(|a| !a.is_empty()));
+}

@@ -13,7 +13,7 @@ fn builder() -> Builder {
 
 fn main() {
     let results = [
-        builder().out_path("server.rs").generate(),
+        builder().qmp_service(true).out_path("server.rs").generate(),
         builder().open_enums(true).out_path("client.rs").generate(),
         // QEMU 7.2's introspection types, as a client reads them (open
         // enums: a newer QEMU may add meta-types or JSON types).

@@ -86,6 +86,9 @@ struct RustArgs {
     /// Unmask type names in the introspection data.
     #[arg(long)]
     unmask: bool,
+    /// Also generate `commands::QmpService` for qapi_runtime's QMP server.
+    #[arg(long)]
+    qmp_service: bool,
     /// The top schema file (default: the bundled QEMU 9.0.4 net.json).
     schema: Option<PathBuf>,
 }
@@ -184,6 +187,7 @@ fn rust(args: &RustArgs) -> ExitCode {
         .open_enums(args.open_enums)
         .unstable(unstable)
         .unmask_introspection(args.unmask)
+        .qmp_service(args.qmp_service)
         .cargo_directives(false);
     for d in &args.derives {
         builder = builder.derive(d);

@@ -94,6 +94,9 @@ pub(crate) fn generate<'a>(cx: &Context<'a>) -> TokenStream {
     });
     if cx.options.parts.server {
         out.extend(server(cx, &cmds));
+        if cx.options.qmp_service {
+            out.extend(qmp_service(cx));
+        }
     }
     out
 }
@@ -371,6 +374,44 @@ fn server(cx: &Context<'_>, cmds: &[Cmd<'_>]) -> TokenStream {
             out: &#rt::Output,
         ) -> Option<Result<#rt::Value, #rt::Error>> {
             #async_body
+        }
+    }
+}
+
+/// `QmpService`: the five lines that connect the dispatcher to the
+/// runtime's QMP server, generated on request.
+fn qmp_service(cx: &Context<'_>) -> TokenStream {
+    let rt = &cx.rt;
+    let schema = if cx.options.parts.introspection {
+        quote!(Some(super::introspection::qmp_schema_json()))
+    } else {
+        quote!(None)
+    };
+    quote! {
+        /// Serves these commands with `qapi_runtime::qmp::Server`: wrap an
+        /// [`AsyncCommands`] implementation (a `Mutex` around a
+        /// [`Commands`] one is one).
+        #[derive(Debug, Default)]
+        pub struct QmpService<C>(pub C);
+
+        impl<C: AsyncCommands + 'static> #rt::qmp::Service for QmpService<C> {
+            fn commands(&self) -> &'static [#rt::CommandInfo] {
+                COMMANDS
+            }
+
+            fn dispatch(
+                &self,
+                name: &str,
+                arguments: Option<#rt::Value>,
+                input: &mut #rt::Input,
+                out: &#rt::Output,
+            ) -> impl ::std::future::Future<Output = Option<Result<#rt::Value, #rt::Error>>> + Send {
+                dispatch_async(&self.0, name, arguments, input, out)
+            }
+
+            fn schema(&self) -> Option<String> {
+                #schema
+            }
         }
     }
 }

@@ -95,6 +95,9 @@ pub struct Options {
     pub type_attributes: Vec<(String, String)>,
     /// Introspection with type names unmasked.
     pub unmask_introspection: bool,
+    /// Also generate `commands::QmpService`, which serves the commands with
+    /// `qapi_runtime::qmp::Server` (needs the runtime's `qmp` feature).
+    pub qmp_service: bool,
 }
 
 impl Default for Options {
@@ -108,6 +111,7 @@ impl Default for Options {
             derives: Vec::new(),
             type_attributes: Vec::new(),
             unmask_introspection: false,
+            qmp_service: false,
         }
     }
 }
