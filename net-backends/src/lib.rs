@@ -1,8 +1,8 @@
 //! QEMU's netdev drivers, implementing the traits generated from QEMU
 //! 9.0's `net.json`.
 //!
-//! Today this crate holds the generated bindings only ([`qapi`]); the
-//! packet core and the drivers build on them.
+//! Today this crate holds the generated bindings ([`qapi`]) and the
+//! in-process packet core ([`core`]); the drivers build on them.
 #![deny(missing_docs)]
 
 /// The types, command traits, events and introspection generated from
@@ -11,3 +11,5 @@
 pub mod qapi {
     include!(concat!(env!("OUT_DIR"), "/net.rs"));
 }
+
+pub mod core;
