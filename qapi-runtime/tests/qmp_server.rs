@@ -470,6 +470,9 @@ async fn the_generated_service_adaptor_serves_commands() {
         fn send_signal(&mut self, _: demo::Signal) -> Result<(), qapi_runtime::Error> {
             Ok(())
         }
+        fn x_exp(&mut self, _: i64) -> Result<(), qapi_runtime::Error> {
+            Ok(())
+        }
         fn query_figures(&mut self) -> Result<Vec<demo::Figure>, qapi_runtime::Error> {
             Ok(vec![])
         }

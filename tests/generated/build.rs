@@ -1,13 +1,14 @@
-//! Generates the demo schema twice: as a server sees it (enums closed)
-//! and as a client sees it (enums keep unknown values); and QEMU 7.2's
-//! introspect.json, whose types read a real QEMU's `query-qmp-schema`.
+//! Generates the demo schema three times: as a server sees it (enums
+//! closed), as a client sees it (enums keep unknown values), and with its
+//! `unstable` interfaces behind the cargo feature `unstable`; and QEMU
+//! 7.2's introspect.json, whose types read a real QEMU's
+//! `query-qmp-schema`.
 
 use qapi_codegen::{Builder, Unstable};
 
 fn builder() -> Builder {
     Builder::new("schema/demo.json")
         .map_cfg("CONFIG_HEX", r#"feature = "hex""#)
-        .unstable(Unstable::Cfg(r#"feature = "unstable""#.to_owned()))
         .type_attribute("Circle", "#[derive(PartialOrd, Ord)]")
 }
 
@@ -15,6 +16,17 @@ fn main() {
     let results = [
         builder().qmp_service(true).out_path("server.rs").generate(),
         builder().open_enums(true).out_path("client.rs").generate(),
+        // Gated by a feature of this crate, which other crates cannot test
+        // for: only this crate's tests implement its traits.
+        builder()
+            .unstable(Unstable::Cfg(r#"feature = "unstable""#.to_owned()))
+            .parts(qapi_codegen::Parts {
+                events: false,
+                introspection: false,
+                ..qapi_codegen::Parts::default()
+            })
+            .out_path("gated.rs")
+            .generate(),
         // QEMU 7.2's introspection types, as a client reads them (open
         // enums: a newer QEMU may add meta-types or JSON types).
         Builder::new("../../schemas/7.2.13/introspect-schema.json")

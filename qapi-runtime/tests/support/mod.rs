@@ -47,6 +47,10 @@ impl demo::commands::AsyncCommands for Canvas {
         })
     }
 
+    async fn x_exp(&self, _v: i64) -> Result<(), Error> {
+        Ok(())
+    }
+
     async fn send_signal(&self, _arguments: demo::Signal) -> Result<(), Error> {
         Ok(())
     }

@@ -8,6 +8,13 @@ pub mod server {
     include!(concat!(env!("OUT_DIR"), "/server.rs"));
 }
 
+/// Generated with `unstable` interfaces behind this crate's `unstable`
+/// feature.
+#[allow(missing_docs)]
+pub mod gated {
+    include!(concat!(env!("OUT_DIR"), "/gated.rs"));
+}
+
 /// Generated with open enums, as a client uses them.
 #[allow(missing_docs)]
 pub mod client {
