@@ -1,7 +1,6 @@
 //! The packet core against QEMU's semantics, one concern per test.
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use net_backends::core::announce::step_delay;
 use net_backends::core::{
@@ -21,11 +20,11 @@ struct Log {
     completions: Vec<SendOutcome>,
 }
 
-struct TestRx(Rc<RefCell<Log>>);
+struct TestRx(Arc<Mutex<Log>>);
 
 impl Receiver for TestRx {
     fn receive(&mut self, _sender: ClientId, frame: &[u8]) -> Delivery {
-        let mut log = self.0.borrow_mut();
+        let mut log = self.0.lock().unwrap();
         if log.busy {
             return Delivery::Busy;
         }
@@ -40,12 +39,12 @@ impl Receiver for TestRx {
     }
 
     fn send_completed(&mut self, outcome: SendOutcome) {
-        self.0.borrow_mut().completions.push(outcome);
+        self.0.lock().unwrap().completions.push(outcome);
     }
 }
 
-fn backend(net: &mut Network, name: &str) -> (ClientId, Rc<RefCell<Log>>) {
-    let log = Rc::new(RefCell::new(Log::default()));
+fn backend(net: &mut Network, name: &str) -> (ClientId, Arc<Mutex<Log>>) {
+    let log = Arc::new(Mutex::new(Log::default()));
     let id = net
         .add_backend(name, Box::new(TestRx(log.clone())))
         .unwrap();
@@ -87,7 +86,7 @@ fn queue_full_drops_frames_without_completion_and_counts_them() {
     let (b, log) = backend(&mut net, "b");
     let (s, _) = backend(&mut net, "s");
     net.connect(s, b).unwrap();
-    log.borrow_mut().busy = true;
+    log.lock().unwrap().busy = true;
     for i in 0..10_005u32 {
         net.send(s, &i.to_be_bytes()).unwrap();
     }
@@ -105,7 +104,7 @@ fn queue_keeps_frames_with_completion_beyond_the_bound() {
     let (b, log) = backend(&mut net, "b");
     let (s, _) = backend(&mut net, "s");
     net.connect(s, b).unwrap();
-    log.borrow_mut().busy = true;
+    log.lock().unwrap().busy = true;
     for i in 0..5u8 {
         assert_eq!(net.send_async(s, &[i]).unwrap(), SendOutcome::Queued);
     }
@@ -122,15 +121,15 @@ fn busy_receiver_becomes_receive_disabled_and_flush_delivers_in_order() {
     let (b, log) = backend(&mut net, "b");
     let (s, _) = backend(&mut net, "s");
     net.connect(s, b).unwrap();
-    log.borrow_mut().busy = true;
+    log.lock().unwrap().busy = true;
     assert_eq!(net.send(s, &[1]).unwrap(), SendOutcome::Queued);
     assert!(net.receive_disabled(b).unwrap());
     net.send(s, &[2]).unwrap();
     net.send(s, &[3]).unwrap();
-    assert!(log.borrow().frames.is_empty());
-    log.borrow_mut().busy = false;
+    assert!(log.lock().unwrap().frames.is_empty());
+    log.lock().unwrap().busy = false;
     assert!(net.flush(b).unwrap());
-    assert_eq!(log.borrow().frames, vec![vec![1], vec![2], vec![3]]);
+    assert_eq!(log.lock().unwrap().frames, vec![vec![1], vec![2], vec![3]]);
     assert!(!net.receive_disabled(b).unwrap());
     let c = net.counters(s).unwrap();
     assert_eq!((c.delivered, c.queued), (3, 0));
@@ -143,17 +142,17 @@ fn flush_stops_at_the_first_busy_answer() {
     let (b, log) = backend(&mut net, "b");
     let (s, _) = backend(&mut net, "s");
     net.connect(s, b).unwrap();
-    log.borrow_mut().busy = true;
+    log.lock().unwrap().busy = true;
     for i in 0..4u8 {
         net.send(s, &[i]).unwrap();
     }
     {
-        let mut l = log.borrow_mut();
+        let mut l = log.lock().unwrap();
         l.busy = false;
         l.accept_budget = Some(2);
     }
     assert!(!net.flush(b).unwrap());
-    assert_eq!(log.borrow().frames, vec![vec![0], vec![1]]);
+    assert_eq!(log.lock().unwrap().frames, vec![vec![0], vec![1]]);
     assert_eq!(net.queue_len(b).unwrap(), 2);
     assert!(net.receive_disabled(b).unwrap());
 }
@@ -164,12 +163,15 @@ fn completion_fires_when_a_queued_frame_is_delivered() {
     let (b, blog) = backend(&mut net, "b");
     let (s, slog) = backend(&mut net, "s");
     net.connect(s, b).unwrap();
-    blog.borrow_mut().busy = true;
+    blog.lock().unwrap().busy = true;
     assert_eq!(net.send_async(s, &[7]).unwrap(), SendOutcome::Queued);
-    assert!(slog.borrow().completions.is_empty());
-    blog.borrow_mut().busy = false;
+    assert!(slog.lock().unwrap().completions.is_empty());
+    blog.lock().unwrap().busy = false;
     net.flush(b).unwrap();
-    assert_eq!(slog.borrow().completions, vec![SendOutcome::Delivered]);
+    assert_eq!(
+        slog.lock().unwrap().completions,
+        vec![SendOutcome::Delivered]
+    );
 }
 
 #[test]
@@ -178,13 +180,13 @@ fn purge_removes_a_senders_frames_fires_completions_and_counts_drops() {
     let (b, blog) = backend(&mut net, "b");
     let (s, slog) = backend(&mut net, "s");
     net.connect(s, b).unwrap();
-    blog.borrow_mut().busy = true;
+    blog.lock().unwrap().busy = true;
     net.send_async(s, &[1]).unwrap();
     net.send(s, &[2]).unwrap();
     assert_eq!(net.purge(b, s).unwrap(), 2);
     assert_eq!(net.queue_len(b).unwrap(), 0);
     assert_eq!(
-        slog.borrow().completions,
+        slog.lock().unwrap().completions,
         vec![SendOutcome::Dropped(DropReason::Purged)]
     );
     let c = net.counters(s).unwrap();
@@ -198,7 +200,7 @@ fn flush_or_purge_purges_what_still_cannot_be_delivered() {
     let (b, blog) = backend(&mut net, "b");
     let (s, _) = backend(&mut net, "s");
     net.connect(s, b).unwrap();
-    blog.borrow_mut().busy = true;
+    blog.lock().unwrap().busy = true;
     net.send(s, &[1]).unwrap();
     assert!(!net.flush_or_purge(b, true).unwrap());
     assert_eq!(net.queue_len(b).unwrap(), 0);
@@ -210,7 +212,7 @@ fn deleting_a_client_purges_its_frames_from_the_peer_queue() {
     let (b, blog) = backend(&mut net, "b");
     let (s, _) = backend(&mut net, "s");
     net.connect(s, b).unwrap();
-    blog.borrow_mut().busy = true;
+    blog.lock().unwrap().busy = true;
     net.send(s, &[1]).unwrap();
     net.remove(s).unwrap();
     assert_eq!(net.queue_len(b).unwrap(), 0);
@@ -236,9 +238,9 @@ fn stopped_vm_queues_and_resume_flushes() {
     net.connect(s, b).unwrap();
     net.set_running(false);
     assert_eq!(net.send(s, &[1]).unwrap(), SendOutcome::Queued);
-    assert!(blog.borrow().frames.is_empty());
+    assert!(blog.lock().unwrap().frames.is_empty());
     net.set_running(true);
-    assert_eq!(blog.borrow().frames, vec![vec![1]]);
+    assert_eq!(blog.lock().unwrap().frames, vec![vec![1]]);
 }
 
 #[test]
@@ -256,7 +258,7 @@ fn frame_without_peer_is_dropped_and_counted() {
 fn duplicate_name_is_refused() {
     let mut net = Network::new();
     backend(&mut net, "a");
-    let log = Rc::new(RefCell::new(Log::default()));
+    let log = Arc::new(Mutex::new(Log::default()));
     assert_eq!(
         net.add_backend("a", Box::new(TestRx(log)))
             .unwrap_err()
@@ -316,7 +318,7 @@ fn blocked_hub_destination_queues_then_drops_at_the_bound() {
     let (d, dlog) = backend(&mut net, "d");
     net.connect(s, p0).unwrap();
     net.connect(d, p1).unwrap();
-    dlog.borrow_mut().busy = true;
+    dlog.lock().unwrap().busy = true;
     for i in 0..5u8 {
         net.send(s, &[i]).unwrap();
     }
@@ -329,9 +331,9 @@ fn blocked_hub_destination_queues_then_drops_at_the_bound() {
     assert_eq!(c.dropped_for(DropReason::QueueFull), 2);
     assert!(c.balanced());
     // d can receive again: flushing it flushes the hub's other ports first.
-    dlog.borrow_mut().busy = false;
+    dlog.lock().unwrap().busy = false;
     net.flush(d).unwrap();
-    assert_eq!(dlog.borrow().frames, vec![vec![0], vec![1], vec![2]]);
+    assert_eq!(dlog.lock().unwrap().frames, vec![vec![0], vec![1], vec![2]]);
 }
 
 // ---- link state ----------------------------------------------------------
@@ -351,7 +353,7 @@ fn set_link_down_drops_frames_both_ways() {
         net.send(b, &frame(2, 60)).unwrap(),
         SendOutcome::Dropped(DropReason::SenderLinkDown)
     );
-    assert!(blog.borrow().frames.is_empty());
+    assert!(blog.lock().unwrap().frames.is_empty());
     assert_eq!(net.nic_pending(n).unwrap(), 0);
 }
 
@@ -368,7 +370,7 @@ fn frames_to_a_down_receiver_are_swallowed_and_counted() {
         SendOutcome::Dropped(DropReason::ReceiverLinkDown)
     );
     assert_eq!(net.nic_pending(n).unwrap(), 0);
-    assert!(blog.borrow().frames.is_empty());
+    assert!(blog.lock().unwrap().frames.is_empty());
 }
 
 #[test]
@@ -382,7 +384,7 @@ fn set_link_up_restores_traffic() {
         net.nic_send(n, &frame(1, 60)).unwrap(),
         SendOutcome::Delivered
     );
-    assert_eq!(blog.borrow().frames.len(), 1);
+    assert_eq!(blog.lock().unwrap().frames.len(), 1);
 }
 
 #[test]
@@ -434,7 +436,7 @@ fn oversized_frames_are_refused_and_counted() {
         net.send(s, &vec![0; NET_BUFSIZE]).unwrap(),
         SendOutcome::Delivered
     );
-    assert_eq!(blog.borrow().frames.len(), 1);
+    assert_eq!(blog.lock().unwrap().frames.len(), 1);
     let c = net.counters(s).unwrap();
     assert_eq!(c.dropped_for(DropReason::Oversized), 1);
     assert!(c.balanced());
@@ -457,10 +459,10 @@ fn nic_tx_blocks_until_its_queued_frame_completes() {
     let mut net = Network::new();
     let (b, blog) = backend(&mut net, "b");
     let n = nic(&mut net, "n", 1, Some(b));
-    blog.borrow_mut().busy = true;
+    blog.lock().unwrap().busy = true;
     assert_eq!(net.nic_send(n, &frame(1, 60)).unwrap(), SendOutcome::Queued);
     assert!(net.nic_tx_blocked(n).unwrap());
-    blog.borrow_mut().busy = false;
+    blog.lock().unwrap().busy = false;
     net.flush(b).unwrap();
     assert!(!net.nic_tx_blocked(n).unwrap());
 }
@@ -562,7 +564,7 @@ fn announcer_sends_rarp_from_every_nic_on_schedule() {
         1
     );
     assert_eq!(
-        blog.borrow().frames,
+        blog.lock().unwrap().frames,
         vec![rarp_frame(net.nic_mac(n).unwrap()).to_vec()]
     );
     assert_eq!(ann.next_due(), Some(1050));
@@ -571,7 +573,7 @@ fn announcer_sends_rarp_from_every_nic_on_schedule() {
     assert_eq!(ann.next_due(), Some(1200));
     assert_eq!(ann.poll(&mut net, 5000), 1);
     assert_eq!(ann.next_due(), None);
-    assert_eq!(blog.borrow().frames.len(), 3);
+    assert_eq!(blog.lock().unwrap().frames.len(), 3);
 }
 
 #[test]
@@ -584,8 +586,8 @@ fn announce_interfaces_limits_the_nics() {
     let mut p = params(50, 550, 1, 100);
     p.interfaces = Some(vec!["n2".into()]);
     assert_eq!(Announcer::new().announce_self(&mut net, &p, 0).unwrap(), 1);
-    assert!(l1.borrow().frames.is_empty());
-    assert_eq!(l2.borrow().frames.len(), 1);
+    assert!(l1.lock().unwrap().frames.is_empty());
+    assert_eq!(l2.lock().unwrap().frames.len(), 1);
 }
 
 #[test]

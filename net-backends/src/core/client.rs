@@ -34,8 +34,9 @@ pub enum Delivery {
     Failed,
 }
 
-/// The receiving side of a backend client.
-pub trait Receiver {
+/// The receiving side of a backend client. `Send`, so a network (and the
+/// control plane owning it) can be served from any thread.
+pub trait Receiver: Send {
     /// Delivers one frame sent by `sender`.
     fn receive(&mut self, sender: super::ClientId, frame: &[u8]) -> Delivery;
 

@@ -1,0 +1,387 @@
+//! The control plane: QMP's net commands on a [`Network`].
+//!
+//! [`NetStack`] owns the packet core and implements the generated
+//! [`Commands`] trait, so the generated `commands::dispatch` (or a QMP
+//! server, through [`NetService`]) drives it. `netdev_add` goes through
+//! the generated per-branch [`NetdevHandler`]: a branch added to the
+//! schema is a compile error here until it is handled.
+//!
+//! What each command does, and QEMU's texts (QEMU 7.2, `net/net.c` and
+//! `net/hub.c`):
+//!
+//! * `netdev_add`: an id that is not an identifier (a letter, then
+//!   letters, digits, `-`, `.`, `_`) is refused with "Parameter 'id'
+//!   expects an identifier" (`qmp_netdev_add`). `nic` and `none` (which
+//!   have no netdev init function in QEMU) and `netmap` (not on this host)
+//!   are refused with "Parameter 'type' expects a netdev backend type",
+//!   before the id is looked up, as in `net_client_init1`. Then an id in
+//!   use is "Duplicate ID 'x'". `hubport` is built on the core: `hubid`,
+//!   and `netdev=` naming its peer ("netdev 'x' not found" when there is
+//!   no such netdev; NICs are not netdevs, as `qemu_find_netdev` skips
+//!   them). Every other driver, not built yet, answers
+//!   "netdev 'DRIVER' is not supported by this build yet" (our text).
+//! * `netdev_del`: "Device 'x' not found" (`DeviceNotFound`) for a missing
+//!   id or a NIC (QEMU's `qemu_find_netdev` skips NICs).
+//! * `set_link`: "Device 'x' not found" (`DeviceNotFound`).
+//! * `query-rx-filter`: "invalid net client name: x", "net client(x)
+//!   isn't a NIC"; each NIC queried may send `NIC_RX_FILTER_CHANGED` again.
+//! * `announce-self`: the first round at once, the rest when [`NetStack::poll`]
+//!   finds them due (or all at once with [`NetStack::finish_announcements`]).
+//!
+//! Events the core raises go to the [`Emitter`] given with
+//! [`NetStack::set_emitter`], after every command and every poll, or
+//! when [`NetStack::flush_events`] is called (after a device model
+//! changed a NIC's filter, say).
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use qapi_runtime::event::Emitter;
+use qapi_runtime::{CommandInfo, Error, Input, Output, Value};
+
+use crate::core::{ClientKind, NetError, Network};
+use crate::qapi::commands::{self, Commands};
+use crate::qapi::events::Event;
+use crate::qapi::{
+    introspection, AnnounceParameters, NetLegacyNicOptions, Netdev, NetdevBridgeOptions,
+    NetdevDgramOptions, NetdevHandler, NetdevHubPortOptions, NetdevL2tPv3Options,
+    NetdevNetmapOptions, NetdevSocketOptions, NetdevStreamOptions, NetdevTapOptions,
+    NetdevUserOptions, NetdevVdeOptions, NetdevVhostUserOptions, NetdevVhostVdpaOptions,
+    RxFilterInfo,
+};
+
+/// QEMU's `id_wellformed`: a letter, then letters, digits, `-`, `.`, `_`.
+pub fn id_wellformed(id: &str) -> bool {
+    let mut chars = id.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+}
+
+/// QEMU's refusal of a type that is no netdev backend here.
+fn not_a_backend_type() -> Error {
+    Error::generic("Parameter 'type' expects a netdev backend type")
+}
+
+/// Our refusal of a driver still to be built.
+fn not_built(driver: &str) -> Error {
+    Error::generic(format!(
+        "netdev '{driver}' is not supported by this build yet"
+    ))
+}
+
+/// QEMU's network of netdevs and NICs with its QMP commands.
+pub struct NetStack {
+    net: Network,
+    announcer: crate::core::Announcer,
+    emitter: Option<Emitter<Event>>,
+    start: Instant,
+    manual_now: Option<u64>,
+}
+
+impl Default for NetStack {
+    fn default() -> Self {
+        NetStack::new()
+    }
+}
+
+impl std::fmt::Debug for NetStack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetStack")
+            .field("net", &self.net)
+            .field("announce_timers", &self.announcer.timer_ids().count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NetStack {
+    /// An empty network, no event sink, real (monotonic) time.
+    pub fn new() -> Self {
+        NetStack::with_network(Network::new())
+    }
+
+    /// A stack around an existing network.
+    pub fn with_network(net: Network) -> Self {
+        NetStack {
+            net,
+            announcer: crate::core::Announcer::new(),
+            emitter: None,
+            start: Instant::now(),
+            manual_now: None,
+        }
+    }
+
+    /// Sends events through `emitter` from now on (pending ones first).
+    pub fn set_emitter(&mut self, emitter: Emitter<Event>) {
+        self.emitter = Some(emitter);
+        self.flush_events();
+    }
+
+    /// The packet core.
+    pub fn network(&self) -> &Network {
+        &self.net
+    }
+
+    /// The packet core, to add NICs and backends or move frames. Call
+    /// [`NetStack::flush_events`] afterwards to send the events raised.
+    pub fn network_mut(&mut self) -> &mut Network {
+        &mut self.net
+    }
+
+    /// Gives the events the core raised to the emitter; returns how many.
+    /// Without an emitter they stay in the core.
+    pub fn flush_events(&mut self) -> usize {
+        let Some(emitter) = &self.emitter else {
+            return 0;
+        };
+        let events = self.net.take_events();
+        let n = events.len();
+        for e in events {
+            emitter.emit(e);
+        }
+        n
+    }
+
+    /// "Now" in ms: since the stack was made, or the time last set with
+    /// [`NetStack::set_time`].
+    pub fn now_ms(&self) -> u64 {
+        self.manual_now
+            .unwrap_or_else(|| u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Switches to a manual clock reading `now_ms` (for tests and for
+    /// callers that keep their own time).
+    pub fn set_time(&mut self, now_ms: u64) {
+        self.manual_now = Some(now_ms);
+    }
+
+    /// Sends every announce round due at `now_ms`; returns the frames sent.
+    pub fn poll(&mut self, now_ms: u64) -> usize {
+        let sent = self.announcer.poll(&mut self.net, now_ms);
+        self.flush_events();
+        sent
+    }
+
+    /// When the next announce round is due (ms, on [`NetStack::now_ms`]'s
+    /// clock), if any.
+    pub fn next_due(&self) -> Option<u64> {
+        self.announcer.next_due()
+    }
+
+    /// Sends every announce round still scheduled, now, in order; returns
+    /// the frames sent.
+    pub fn finish_announcements(&mut self) -> usize {
+        let mut sent = 0;
+        while let Some(due) = self.announcer.next_due() {
+            sent += self.poll(due);
+        }
+        sent
+    }
+
+    /// The ids of `announce-self` timers still running (`""` for none).
+    pub fn announce_timers(&self) -> Vec<String> {
+        self.announcer.timer_ids().map(str::to_owned).collect()
+    }
+
+    /// The netdev (not NIC) called `name` (QEMU's `qemu_find_netdev`).
+    fn find_netdev(&self, name: &str) -> Option<crate::core::ClientId> {
+        self.net
+            .lookup(name)
+            .filter(|&id| self.net.kind(id).is_ok_and(|k| k != ClientKind::Nic))
+    }
+
+    fn check_free_id(&self, id: &str) -> Result<(), Error> {
+        if self.net.lookup(id).is_some() {
+            return Err(NetError::DuplicateId(id.to_owned()).into());
+        }
+        Ok(())
+    }
+
+    fn finish<T>(&mut self, r: Result<T, Error>) -> Result<T, Error> {
+        self.flush_events();
+        r
+    }
+}
+
+/// `netdev_add`, one method per driver.
+struct Add<'a>(&'a mut NetStack);
+
+impl Add<'_> {
+    /// A driver still to come: the id is checked first, as QEMU looks it
+    /// up before calling the driver's init function.
+    fn later(self, id: &str, driver: &str) -> Result<(), Error> {
+        self.0.check_free_id(id)?;
+        Err(not_built(driver))
+    }
+}
+
+impl NetdevHandler for Add<'_> {
+    type Output = Result<(), Error>;
+
+    fn nic(self, _id: String, _options: NetLegacyNicOptions) -> Self::Output {
+        Err(not_a_backend_type())
+    }
+
+    fn user(self, id: String, _options: NetdevUserOptions) -> Self::Output {
+        self.later(&id, "user")
+    }
+
+    fn tap(self, id: String, _options: NetdevTapOptions) -> Self::Output {
+        self.later(&id, "tap")
+    }
+
+    fn l2tpv3(self, id: String, _options: NetdevL2tPv3Options) -> Self::Output {
+        self.later(&id, "l2tpv3")
+    }
+
+    fn socket(self, id: String, _options: NetdevSocketOptions) -> Self::Output {
+        self.later(&id, "socket")
+    }
+
+    fn stream(self, id: String, _options: NetdevStreamOptions) -> Self::Output {
+        self.later(&id, "stream")
+    }
+
+    fn dgram(self, id: String, _options: NetdevDgramOptions) -> Self::Output {
+        self.later(&id, "dgram")
+    }
+
+    fn vde(self, id: String, _options: NetdevVdeOptions) -> Self::Output {
+        self.later(&id, "vde")
+    }
+
+    fn bridge(self, id: String, _options: NetdevBridgeOptions) -> Self::Output {
+        self.later(&id, "bridge")
+    }
+
+    fn hubport(self, id: String, options: NetdevHubPortOptions) -> Self::Output {
+        self.0.check_free_id(&id)?;
+        let peer = match &options.netdev {
+            Some(name) => Some(
+                self.0
+                    .find_netdev(name)
+                    .ok_or_else(|| Error::generic(format!("netdev '{name}' not found")))?,
+            ),
+            None => None,
+        };
+        self.0.net.add_hubport(&id, options.hubid, peer)?;
+        Ok(())
+    }
+
+    fn netmap(self, _id: String, _options: NetdevNetmapOptions) -> Self::Output {
+        // QEMU without CONFIG_NETMAP (every Linux build) has no init
+        // function for it.
+        Err(not_a_backend_type())
+    }
+
+    #[cfg(all(target_os = "linux", feature = "af-xdp"))]
+    fn af_xdp(self, id: String, _options: crate::qapi::NetdevAfxdpOptions) -> Self::Output {
+        self.later(&id, "af-xdp")
+    }
+
+    fn vhost_user(self, id: String, _options: NetdevVhostUserOptions) -> Self::Output {
+        self.later(&id, "vhost-user")
+    }
+
+    fn vhost_vdpa(self, id: String, _options: NetdevVhostVdpaOptions) -> Self::Output {
+        self.later(&id, "vhost-vdpa")
+    }
+
+    #[cfg(target_os = "macos")]
+    fn vmnet_host(self, id: String, _options: crate::qapi::NetdevVmnetHostOptions) -> Self::Output {
+        self.later(&id, "vmnet-host")
+    }
+
+    #[cfg(target_os = "macos")]
+    fn vmnet_shared(
+        self,
+        id: String,
+        _options: crate::qapi::NetdevVmnetSharedOptions,
+    ) -> Self::Output {
+        self.later(&id, "vmnet-shared")
+    }
+
+    #[cfg(target_os = "macos")]
+    fn vmnet_bridged(
+        self,
+        id: String,
+        _options: crate::qapi::NetdevVmnetBridgedOptions,
+    ) -> Self::Output {
+        self.later(&id, "vmnet-bridged")
+    }
+
+    fn none(self, _id: String) -> Self::Output {
+        Err(not_a_backend_type())
+    }
+}
+
+impl Commands for NetStack {
+    fn set_link(&mut self, name: String, up: bool) -> Result<(), Error> {
+        let r = self.net.set_link(&name, up).map_err(Error::from);
+        self.finish(r)
+    }
+
+    fn netdev_add(&mut self, arguments: Netdev) -> Result<(), Error> {
+        if !id_wellformed(&arguments.id) {
+            return Err(Error::generic("Parameter 'id' expects an identifier"));
+        }
+        let r = arguments.dispatch(Add(self));
+        self.finish(r)
+    }
+
+    fn netdev_del(&mut self, id: String) -> Result<(), Error> {
+        let client = self
+            .find_netdev(&id)
+            .ok_or_else(|| Error::device_not_found(&id))?;
+        let r = self.net.remove(client).map_err(Error::from);
+        self.finish(r)
+    }
+
+    fn query_rx_filter(&mut self, name: Option<String>) -> Result<Vec<RxFilterInfo>, Error> {
+        let r = self
+            .net
+            .query_rx_filter(name.as_deref())
+            .map_err(Error::from);
+        self.finish(r)
+    }
+
+    fn announce_self(&mut self, arguments: AnnounceParameters) -> Result<(), Error> {
+        let now = self.now_ms();
+        let r = self
+            .announcer
+            .announce_self(&mut self.net, &arguments, now)
+            .map(|_| ())
+            .map_err(|e| Error::generic(e.to_string()));
+        self.finish(r)
+    }
+}
+
+/// A [`NetStack`] as a QMP service for [`qapi_runtime::qmp::Server`].
+#[derive(Debug, Default)]
+pub struct NetService(pub Mutex<NetStack>);
+
+impl NetService {
+    /// Serves `stack`.
+    pub fn new(stack: NetStack) -> Self {
+        NetService(Mutex::new(stack))
+    }
+}
+
+impl qapi_runtime::qmp::Service for NetService {
+    fn commands(&self) -> &'static [CommandInfo] {
+        commands::COMMANDS
+    }
+
+    async fn dispatch(
+        &self,
+        name: &str,
+        arguments: Option<Value>,
+        input: &mut Input,
+        out: &Output,
+    ) -> Option<Result<Value, Error>> {
+        commands::dispatch_async(&self.0, name, arguments, input, out).await
+    }
+
+    fn schema(&self) -> Option<String> {
+        Some(introspection::qmp_schema_json())
+    }
+}
