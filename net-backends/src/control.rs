@@ -13,12 +13,12 @@
 //!   letters, digits, `-`, `.`, `_`) is refused with "Parameter 'id'
 //!   expects an identifier" (`qmp_netdev_add`). `nic` and `none` (which
 //!   have no netdev init function in QEMU) and `netmap` (not on this host)
-//!   are refused with "Parameter 'type' expects a netdev backend type",
-//!   before the id is looked up, as in `net_client_init1`. Then an id in
-//!   use is "Duplicate ID 'x'". `hubport` is built on the core: `hubid`,
-//!   and `netdev=` naming its peer ("netdev 'x' not found" when there is
-//!   no such netdev; NICs are not netdevs, as `qemu_find_netdev` skips
-//!   them). Every other driver, not built yet, answers
+//!   are refused with "network backend 'nic' is not compiled into this
+//!   binary" (checked against QEMU 7.2), before the id is looked up, as
+//!   in `net_client_init1`. Then an id in use is "Duplicate ID 'x'".
+//!   `hubport` is built on the core: `hubid`, and `netdev=` naming its
+//!   peer ("netdev 'x' not found" when there is no such netdev; NICs are
+//!   not netdevs, as `qemu_find_netdev` skips them). Every other driver, not built yet, answers
 //!   "netdev 'DRIVER' is not supported by this build yet" (our text).
 //! * `netdev_del`: "Device 'x' not found" (`DeviceNotFound`) for a missing
 //!   id or a NIC (QEMU's `qemu_find_netdev` skips NICs).
@@ -57,9 +57,12 @@ pub fn id_wellformed(id: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
 }
 
-/// QEMU's refusal of a type that is no netdev backend here.
-fn not_a_backend_type() -> Error {
-    Error::generic("Parameter 'type' expects a netdev backend type")
+/// QEMU's refusal of a type that is no netdev backend here (`driver` as
+/// QEMU spells it in `NetClientDriver`).
+fn not_a_backend_type(driver: &str) -> Error {
+    Error::generic(format!(
+        "network backend '{driver}' is not compiled into this binary"
+    ))
 }
 
 /// Our refusal of a driver still to be built.
@@ -218,7 +221,7 @@ impl NetdevHandler for Add<'_> {
     type Output = Result<(), Error>;
 
     fn nic(self, _id: String, _options: NetLegacyNicOptions) -> Self::Output {
-        Err(not_a_backend_type())
+        Err(not_a_backend_type("nic"))
     }
 
     fn user(self, id: String, _options: NetdevUserOptions) -> Self::Output {
@@ -270,7 +273,7 @@ impl NetdevHandler for Add<'_> {
     fn netmap(self, _id: String, _options: NetdevNetmapOptions) -> Self::Output {
         // QEMU without CONFIG_NETMAP (every Linux build) has no init
         // function for it.
-        Err(not_a_backend_type())
+        Err(not_a_backend_type("netmap"))
     }
 
     #[cfg(all(target_os = "linux", feature = "af-xdp"))]
@@ -310,7 +313,7 @@ impl NetdevHandler for Add<'_> {
     }
 
     fn none(self, _id: String) -> Self::Output {
-        Err(not_a_backend_type())
+        Err(not_a_backend_type("none"))
     }
 }
 
