@@ -21,68 +21,20 @@
 //!   build yet". Only argument errors, which come before creation, are
 //!   compared.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use net_backends::control::NetService;
 use qapi_runtime::qmp::json::Streamer;
 use qapi_runtime::qmp::{Address, Listener, Server};
+use qapi_tests::qemu::Qemu;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
-const QEMU: &str = "qemu-system-x86_64";
-
-/// A QEMU with its QMP monitor on a unix socket, killed on drop.
-struct Qemu {
-    child: Child,
-    socket: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Qemu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// QEMU 7.2 with its QMP socket (fails in CI when missing, skips elsewhere).
 fn qemu() -> Option<Qemu> {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(QEMU).is_file()))
-        .unwrap_or(false);
-    if !found {
-        let why = format!("{QEMU} not found (Debian package qemu-system-x86)");
-        if qapi_tests::in_ci() {
-            panic!("{why}; CI is set, so this is an error");
-        }
-        eprintln!("SKIPPED: {why}");
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("qmp.sock");
-    let child = Command::new(QEMU)
-        .args(["-M", "none", "-nodefaults", "-display", "none", "-qmp"])
-        .arg(format!("unix:{},server=on,wait=off", socket.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start qemu");
-    let q = Qemu {
-        child,
-        socket,
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !q.socket.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "QEMU did not create its QMP socket"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some(q)
+    Qemu::start()
 }
 
 /// A client that writes bytes and reads messages, nothing more.
@@ -287,7 +239,7 @@ async fn net_commands_answer_as_qemu_does() {
     tokio::spawn(async move { s.serve(listener).await });
     let handle = server.handle();
 
-    let theirs = answers(&q.socket, SESSION).await;
+    let theirs = answers(q.socket(), SESSION).await;
     let mine = answers(&path, SESSION).await;
     handle.shutdown();
 

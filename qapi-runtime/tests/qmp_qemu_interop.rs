@@ -9,9 +9,8 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use net_backends::qapi::commands::{AnnounceSelf, NetdevAdd, NetdevDel, QueryRxFilter, SetLink};
 use net_backends::qapi::{
@@ -20,60 +19,13 @@ use net_backends::qapi::{
 };
 use qapi_runtime::qmp::{Client, ClientOptions, Config, Decoded};
 use qapi_runtime::ErrorClass;
+use qapi_tests::qemu::Qemu;
 use serde_json::{json, Value};
 use support::{net_memory::NetService, start, Raw};
 
-const QEMU: &str = "qemu-system-x86_64";
-
-/// A QEMU with its QMP monitor on a unix socket, killed on drop.
-struct Qemu {
-    child: Child,
-    socket: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Qemu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// QEMU 7.2 with its QMP socket (fails in CI when missing, skips elsewhere).
 fn qemu() -> Option<Qemu> {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(QEMU).is_file()))
-        .unwrap_or(false);
-    if !found {
-        let why = format!("{QEMU} not found (Debian package qemu-system-x86)");
-        if qapi_tests::in_ci() {
-            panic!("{why}; CI is set, so this is an error");
-        }
-        eprintln!("SKIPPED: {why}");
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("qmp.sock");
-    let child = Command::new(QEMU)
-        .args(["-M", "none", "-nodefaults", "-display", "none", "-qmp"])
-        .arg(format!("unix:{},server=on,wait=off", socket.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start qemu");
-    let q = Qemu {
-        child,
-        socket,
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !q.socket.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "QEMU did not create its QMP socket"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some(q)
+    Qemu::start()
 }
 
 fn free_udp_port() -> u16 {
@@ -108,7 +60,7 @@ fn netdev(id: &str, branch: NetdevBranch) -> NetdevAdd {
 #[tokio::test]
 async fn our_client_drives_qemu() {
     let Some(q) = qemu() else { return };
-    let c = Client::connect_unix(&q.socket, ClientOptions::default())
+    let c = Client::connect_unix(&q.socket(), ClientOptions::default())
         .await
         .unwrap();
     let v = c.greeting().version.clone().expect("QEMU's version");
@@ -430,7 +382,7 @@ async fn same_bytes_in_same_bytes_out() {
     let Some(q) = qemu() else { return };
     let ours = start(NetService::default(), Config::default()).await;
     for (negotiate, inputs) in [(true, COMMAND_MODE), (false, NEGOTIATION_MODE)] {
-        let theirs = answers(&q.socket, negotiate, inputs).await;
+        let theirs = answers(q.socket(), negotiate, inputs).await;
         // QEMU serves one monitor client at a time: ours can run at once.
         let mine = answers(&ours.path, negotiate, inputs).await;
         let mut diffs = Vec::new();
@@ -463,7 +415,7 @@ async fn qemus_introspection_reads_into_generated_types() {
     use qapi_runtime::{Output, ToValue};
 
     let Some(q) = qemu() else { return };
-    let c = Client::connect_unix(&q.socket, ClientOptions::default())
+    let c = Client::connect_unix(&q.socket(), ClientOptions::default())
         .await
         .unwrap();
     let raw = c.execute_raw("query-qmp-schema", None).await.unwrap();

@@ -9,6 +9,8 @@
 //! the path in `QAPI_GEN`).
 #![deny(missing_docs)]
 
+pub mod qemu;
+
 use std::env;
 use std::ffi::OsString;
 use std::io::{self, Read, Write};

@@ -15,13 +15,13 @@ use std::fs;
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use qapi_codegen::cfg::CfgMap;
 use qapi_codegen::introspect::{generate, schema_info};
 use qapi_parser::{Options, Schema};
+use qapi_tests::qemu::{Qemu, QEMU};
 use qapi_tests::{in_ci, qapi_gen, require_shared, run, skipped, workspace_root};
 use serde_json::Value;
 
@@ -78,9 +78,6 @@ const DEBIAN_7_2_X86_64: &[&str] = &[
     "CONFIG_CURSES",
 ];
 
-/// The QEMU binary the reference answer comes from.
-const QEMU: &str = "qemu-system-x86_64";
-
 /// How long QEMU may take to start, and to answer.
 const QEMU_TIME_LIMIT: Duration = Duration::from_secs(60);
 
@@ -103,52 +100,6 @@ fn schema_7_2() -> Option<Schema> {
 /// The repository's own 9.0.4 net schema.
 fn net_schema_path() -> PathBuf {
     workspace_root().join("schemas/9.0.4/net-schema.json")
-}
-
-/// A running QEMU, killed when dropped (also when a test panics).
-struct Qemu {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Qemu {
-    fn drop(&mut self) {
-        // It may have exited already; `wait` reaps it either way.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Qemu {
-    /// What QEMU wrote to stderr so far, for messages.
-    fn stderr(&self) -> String {
-        fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default()
-    }
-}
-
-/// Whether QEMU is there; if not, fails in CI and skips elsewhere (`false`).
-fn qemu_installed() -> bool {
-    match Command::new(QEMU)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output()
-    {
-        Ok(out) if out.status.success() => true,
-        Ok(out) => panic!(
-            "`{QEMU} --version` failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {
-            let why = format!(
-                "{QEMU} not installed (Debian package qemu-system-x86; `cargo xtask` installs it)"
-            );
-            assert!(!in_ci(), "{why}; CI is set, so this is an error");
-            skipped(&why);
-            false
-        }
-        Err(err) => panic!("cannot run {QEMU}: {err}"),
-    }
 }
 
 /// A QMP connection: line-delimited JSON both ways.
@@ -189,37 +140,12 @@ impl Qmp {
 }
 
 /// Starts QEMU and connects to its QMP socket; returns the process guard,
-/// the connection and the version greeting.
-fn start_qemu() -> (Qemu, Qmp, Value) {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let socket = dir.path().join("qmp.sock");
-    let stderr = fs::File::create(dir.path().join("stderr")).expect("a file for QEMU's stderr");
-    let child = Command::new(QEMU)
-        .args(["-M", "none", "-nodefaults", "-display", "none", "-qmp"])
-        .arg(format!("unix:{},server=on,wait=off", socket.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .unwrap_or_else(|err| panic!("cannot start {QEMU}: {err}"));
-    let mut qemu = Qemu { child, dir };
-    let deadline = Instant::now() + QEMU_TIME_LIMIT;
-    let stream = loop {
-        match UnixStream::connect(&socket) {
-            Ok(stream) => break stream,
-            Err(err) => {
-                if let Ok(Some(status)) = qemu.child.try_wait() {
-                    panic!("{QEMU} exited ({status}): {}", qemu.stderr());
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "{QEMU} did not open its QMP socket within {QEMU_TIME_LIMIT:?} ({err}): {}",
-                    qemu.stderr()
-                );
-                thread::sleep(Duration::from_millis(20));
-            }
-        }
-    };
+/// the connection and the version greeting (`None`: QEMU is not
+/// installed, outside CI).
+fn start_qemu() -> Option<(Qemu, Qmp, Value)> {
+    let qemu = Qemu::start()?;
+    let stream = UnixStream::connect(qemu.socket())
+        .unwrap_or_else(|err| panic!("connecting to {QEMU}: {err}: {}", qemu.stderr()));
     stream
         .set_read_timeout(Some(QEMU_TIME_LIMIT))
         .expect("a read timeout");
@@ -231,7 +157,7 @@ fn start_qemu() -> (Qemu, Qmp, Value) {
     let version = greeting["QMP"]["version"].clone();
     assert!(version.is_object(), "not a QMP greeting: {greeting}");
     qmp.execute("qmp_capabilities");
-    (qemu, qmp, version)
+    Some((qemu, qmp, version))
 }
 
 /// Type names in an entry, for messages.
@@ -274,10 +200,9 @@ fn explain_difference(want: &[Value], got: &[Value]) -> String {
 #[test]
 fn debian_qemu_7_2_sends_exactly_this_answer() {
     let Some(schema) = schema_7_2() else { return };
-    if !qemu_installed() {
+    let Some((qemu, mut qmp, version)) = start_qemu() else {
         return;
-    }
-    let (qemu, mut qmp, version) = start_qemu();
+    };
     let is_7_2 = version["qemu"]["major"] == 7 && version["qemu"]["minor"] == 2;
     if !is_7_2 {
         let why = format!(
