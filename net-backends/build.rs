@@ -11,6 +11,8 @@ fn main() {
         )
         .map_cfg("CONFIG_VMNET", r#"target_os = "macos""#)
         .map_cfg("CONFIG_LINUX", r#"target_os = "linux""#)
+        // `commands::QmpService`: the stack served by qapi_runtime::qmp.
+        .qmp_service(true)
         .out_path("net.rs")
         .generate();
     if let Err(e) = built {

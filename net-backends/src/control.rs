@@ -37,17 +37,16 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use qapi_runtime::event::Emitter;
-use qapi_runtime::{CommandInfo, Error, Input, Output, Value};
+use qapi_runtime::Error;
 
 use crate::core::{ClientKind, NetError, Network};
 use crate::qapi::commands::{self, Commands};
 use crate::qapi::events::Event;
 use crate::qapi::{
-    introspection, AnnounceParameters, NetLegacyNicOptions, Netdev, NetdevBridgeOptions,
-    NetdevDgramOptions, NetdevHandler, NetdevHubPortOptions, NetdevL2tPv3Options,
-    NetdevNetmapOptions, NetdevSocketOptions, NetdevStreamOptions, NetdevTapOptions,
-    NetdevUserOptions, NetdevVdeOptions, NetdevVhostUserOptions, NetdevVhostVdpaOptions,
-    RxFilterInfo,
+    AnnounceParameters, NetLegacyNicOptions, Netdev, NetdevBridgeOptions, NetdevDgramOptions,
+    NetdevHandler, NetdevHubPortOptions, NetdevL2tPv3Options, NetdevNetmapOptions,
+    NetdevSocketOptions, NetdevStreamOptions, NetdevTapOptions, NetdevUserOptions,
+    NetdevVdeOptions, NetdevVhostUserOptions, NetdevVhostVdpaOptions, RxFilterInfo,
 };
 
 /// QEMU's `id_wellformed`: a letter, then letters, digits, `-`, `.`, `_`.
@@ -358,33 +357,13 @@ impl Commands for NetStack {
     }
 }
 
-/// A [`NetStack`] as a QMP service for [`qapi_runtime::qmp::Server`].
-#[derive(Debug, Default)]
-pub struct NetService(pub Mutex<NetStack>);
+/// A [`NetStack`] as a QMP service for [`qapi_runtime::qmp::Server`]:
+/// the generated adaptor around the stack.
+pub type NetService = commands::QmpService<Mutex<NetStack>>;
 
 impl NetService {
     /// Serves `stack`.
     pub fn new(stack: NetStack) -> Self {
-        NetService(Mutex::new(stack))
-    }
-}
-
-impl qapi_runtime::qmp::Service for NetService {
-    fn commands(&self) -> &'static [CommandInfo] {
-        commands::COMMANDS
-    }
-
-    async fn dispatch(
-        &self,
-        name: &str,
-        arguments: Option<Value>,
-        input: &mut Input,
-        out: &Output,
-    ) -> Option<Result<Value, Error>> {
-        commands::dispatch_async(&self.0, name, arguments, input, out).await
-    }
-
-    fn schema(&self) -> Option<String> {
-        Some(introspection::qmp_schema_json())
+        commands::QmpService(Mutex::new(stack))
     }
 }

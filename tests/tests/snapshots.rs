@@ -64,6 +64,7 @@ fn upgrades_file() -> PathBuf {
 fn generated_rust(version: &str) -> String {
     let mut builder = qapi_codegen::Builder::new(seed_schema(version))
         .legacy(true)
+        .qmp_service(true)
         .cargo_directives(false);
     for (symbol, predicate) in NET_CFG_MAP {
         builder = builder.map_cfg(symbol, predicate);
@@ -324,7 +325,7 @@ fn cfg_map_matches_net_backends() {
         build_rs.display()
     );
     assert!(
-        text.contains(".legacy(true)"),
+        text.contains(".legacy(true)") && text.contains(".qmp_service(true)"),
         "{} no longer reads its schema in legacy mode: update tests/tests/snapshots.rs",
         build_rs.display()
     );

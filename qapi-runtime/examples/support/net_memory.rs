@@ -7,11 +7,9 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use net_backends::qapi::{
-    commands, introspection, AnnounceParameters, Netdev, NetdevBranch, RxFilterInfo,
-    SocketAddressBranch,
+    commands, AnnounceParameters, Netdev, NetdevBranch, RxFilterInfo, SocketAddressBranch,
 };
-use qapi_runtime::qmp::Service;
-use qapi_runtime::{CommandInfo, Error, Input, Output, Value};
+use qapi_runtime::Error;
 
 /// One netdev: its driver's name and link state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,26 +80,5 @@ impl commands::Commands for MemoryNet {
     }
 }
 
-/// [`MemoryNet`] as a QMP service.
-#[derive(Debug, Default)]
-pub struct NetService(pub Mutex<MemoryNet>);
-
-impl Service for NetService {
-    fn commands(&self) -> &'static [CommandInfo] {
-        commands::COMMANDS
-    }
-
-    async fn dispatch(
-        &self,
-        name: &str,
-        arguments: Option<Value>,
-        input: &mut Input,
-        out: &Output,
-    ) -> Option<Result<Value, Error>> {
-        commands::dispatch_async(&self.0, name, arguments, input, out).await
-    }
-
-    fn schema(&self) -> Option<String> {
-        Some(introspection::qmp_schema_json())
-    }
-}
+/// [`MemoryNet`] as a QMP service: the generated adaptor.
+pub type NetService = commands::QmpService<Mutex<MemoryNet>>;
