@@ -79,6 +79,25 @@ pub(crate) fn generate<'a>(cx: &Context<'a>) -> TokenStream {
         });
     }
     out.extend(types::serde_impls(cx, &serde_types));
+    let lookup_arms: Vec<TokenStream> = cmds
+        .iter()
+        .map(|c| {
+            let wire = &c.entity.name;
+            let i = proc_macro2::Literal::usize_unsuffixed(c.index);
+            quote!(#wire => &COMMANDS[#i],)
+        })
+        .collect();
+    let lookup = if lookup_arms.is_empty() {
+        quote!(let _ = name; None)
+    } else {
+        quote! {
+            let info = match name {
+                #(#lookup_arms)*
+                _ => return None,
+            };
+            Some(info).filter(|c| c.enabled)
+        }
+    };
     for cmd in &cmds {
         out.extend(command_impl(cx, cmd));
     }
@@ -87,9 +106,10 @@ pub(crate) fn generate<'a>(cx: &Context<'a>) -> TokenStream {
         /// whether this build has it.
         pub const COMMANDS: &[#rt::CommandInfo] = &[#(#infos),*];
 
-        /// The metadata of the command `name`, if this build has it.
+        /// The metadata of the command `name`, if this build has it (a
+        /// `match`, not a scan: servers ask once per message).
         pub fn command_info(name: &str) -> Option<&'static #rt::CommandInfo> {
-            COMMANDS.iter().find(|c| c.enabled && c.name == name)
+            #lookup
         }
     });
     if cx.options.parts.server {
@@ -168,7 +188,7 @@ fn command_impl(cx: &Context<'_>, cmd: &Cmd<'_>) -> TokenStream {
     let wire = &cmd.entity.name;
     let returns = &cmd.returns;
     let attr = cmd.cond.attr();
-    let index = cmd.index;
+    let index = proc_macro2::Literal::usize_unsuffixed(cmd.index);
     let allow = if cx.deprecated_attr(&cmd.entity.features).is_empty() {
         quote!()
     } else {
@@ -397,6 +417,10 @@ fn qmp_service(cx: &Context<'_>) -> TokenStream {
         impl<C: AsyncCommands + 'static> #rt::qmp::Service for QmpService<C> {
             fn commands(&self) -> &'static [#rt::CommandInfo] {
                 COMMANDS
+            }
+
+            fn command_info(&self, name: &str) -> Option<&'static #rt::CommandInfo> {
+                command_info(name)
             }
 
             fn dispatch(

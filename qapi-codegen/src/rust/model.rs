@@ -24,6 +24,9 @@ pub struct TypeNames {
     pub events: HashMap<EntityId, Ident>,
     /// Unions' branch enums, at the top level.
     pub branches: HashMap<EntityId, Ident>,
+    /// Each enum's variant names, one per value in schema order
+    /// (discriminators and their unions' dispatch use the same ones).
+    pub variants: HashMap<EntityId, Vec<Ident>>,
 }
 
 /// The generator's view of a schema.
@@ -133,9 +136,15 @@ impl<'a> Context<'a> {
         for (i, e) in self.schema.entities.iter().enumerate() {
             let id = EntityId(i as u32);
             match &e.kind {
-                EntityKind::Enum { .. } if e.name != "QType" => {
+                EntityKind::Enum { values, .. } if e.name != "QType" => {
                     let n = types.claim(names::type_name(&e.name));
                     self.names.types.insert(id, format_ident!("{}", n));
+                    let mut ns = self.variant_namespace();
+                    let variants = values
+                        .iter()
+                        .map(|v| format_ident!("{}", ns.claim(names::variant_name(&v.name))))
+                        .collect();
+                    self.names.variants.insert(id, variants);
                 }
                 EntityKind::Alternate { .. } => {
                     let n = types.claim(names::type_name(&e.name));
@@ -174,6 +183,25 @@ impl<'a> Context<'a> {
             let b = types.claim(format!("{n}Branch"));
             self.names.branches.insert(id, format_ident!("{}", b));
         }
+    }
+
+    /// The variant namespace of one enum or union: `Unknown` is taken
+    /// when enums are open (it keeps unknown values).
+    pub fn variant_namespace(&self) -> Namespace {
+        if self.options.open_enums {
+            Namespace::with_reserved(&["Unknown"])
+        } else {
+            Namespace::default()
+        }
+    }
+
+    /// The variant of enum `id` for its value `name`.
+    pub fn enum_variant(&self, id: EntityId, name: &str) -> Option<&Ident> {
+        let EntityKind::Enum { values, .. } = &self.schema.entity(id).kind else {
+            return None;
+        };
+        let i = values.iter().position(|v| v.name == name)?;
+        self.names.variants.get(&id)?.get(i)
     }
 
     /// The gate for special features: `unstable` follows the options.

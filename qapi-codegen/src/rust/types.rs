@@ -23,7 +23,7 @@ pub(crate) fn generate(cx: &Context<'_>) -> TokenStream {
             continue;
         };
         let item = match &e.kind {
-            EntityKind::Enum { values, .. } => enumeration(cx, e, name, values),
+            EntityKind::Enum { values, .. } => enumeration(cx, id, e, name, values),
             EntityKind::Object(o) if is_top_level_object(e) => match &o.union {
                 None => structure(cx, id, e, name, o),
                 Some(_) => union(cx, id, e, name, o),
@@ -104,24 +104,27 @@ fn item_attrs(item: &syn::Item) -> &[syn::Attribute] {
     }
 }
 
-fn enumeration(cx: &Context<'_>, e: &Entity, name: &Ident, values: &[EnumValue]) -> TokenStream {
+fn enumeration(
+    cx: &Context<'_>,
+    id: EntityId,
+    e: &Entity,
+    name: &Ident,
+    values: &[EnumValue],
+) -> TokenStream {
     let rt = &cx.rt;
     let doc = cx.schema.doc_of(e);
     let docs = cx.item_docs(e);
     let user = cx.user_attrs(&e.name);
-    let mut variants = variant_namespace(cx);
+    let idents = cx.names.variants.get(&id).cloned().unwrap_or_default();
     let values: Vec<(&EnumValue, Ident, Resolved)> = values
         .iter()
-        .map(|v| {
+        .zip(idents)
+        .map(|(v, ident)| {
             let c = cx
                 .cfg_map
                 .resolve(v.ifcond.as_ref())
                 .and(&cx.special_gate(&v.features));
-            (
-                v,
-                format_ident!("{}", variants.claim(names::variant_name(&v.name))),
-                c,
-            )
+            (v, ident, c)
         })
         .filter(|(_, _, c)| c.is_possible())
         .collect();
@@ -327,16 +330,6 @@ fn variant_lint_allow<'a>(name: &Ident, variants: impl Iterator<Item = &'a Ident
         quote!(#[allow(clippy::enum_variant_names)])
     } else {
         quote!()
-    }
-}
-
-/// The variant namespace of one enum: `Unknown` is taken when enums are
-/// open (it keeps unknown values).
-fn variant_namespace(cx: &Context<'_>) -> names::Namespace {
-    if cx.options.open_enums {
-        names::Namespace::with_reserved(&["Unknown"])
-    } else {
-        names::Namespace::default()
     }
 }
 
@@ -629,24 +622,12 @@ pub(crate) fn variants<'b>(
     branches: &'b [Branch],
     up: bool,
 ) -> Vec<Variant<'b>> {
-    let mut ns = variant_namespace(cx);
+    let mut ns = cx.variant_namespace();
     let mut methods = names::Namespace::with_reserved(&["dispatch"]);
-    let tag_values = match &cx.schema.entity(tag_enum).kind {
-        EntityKind::Enum { values, .. } => values.clone(),
-        _ => Vec::new(),
+    let tag_values: &[EnumValue] = match &cx.schema.entity(tag_enum).kind {
+        EntityKind::Enum { values, .. } => values,
+        _ => &[],
     };
-    // The discriminator enum's variant names, as `enumeration` assigns
-    // them.
-    let mut tag_ns = variant_namespace(cx);
-    let tag_idents: Vec<(String, Ident)> = tag_values
-        .iter()
-        .map(|v| {
-            (
-                v.name.clone(),
-                format_ident!("{}", tag_ns.claim(names::variant_name(&v.name))),
-            )
-        })
-        .collect();
     branches
         .iter()
         .filter_map(|b| {
@@ -671,10 +652,9 @@ pub(crate) fn variants<'b>(
             }
             let empty = cx.schema.entity(b.ty).name == "q_empty";
             let payload = (!empty).then(|| cx.field_type(id, b.ty, up));
-            let tag_value = tag_idents
-                .iter()
-                .find(|(n, _)| *n == b.name)
-                .map(|(_, i)| i.clone())
+            let tag_value = cx
+                .enum_variant(tag_enum, &b.name)
+                .cloned()
                 .unwrap_or_else(|| ident.clone());
             Some(Variant {
                 branch: b,
@@ -1093,7 +1073,7 @@ fn alternate(
     let doc = cx.schema.doc_of(e);
     let docs = cx.item_docs(e);
     let user = cx.user_attrs(&e.name);
-    let mut ns = variant_namespace(cx);
+    let mut ns = cx.variant_namespace();
     let eq = if cx.is_eq(id) { quote!(Eq,) } else { quote!() };
     let qname = &e.name;
     let mut defs = Vec::new();

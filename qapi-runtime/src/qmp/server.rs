@@ -79,6 +79,13 @@ pub trait Service: Send + Sync + 'static {
     /// those with `enabled: false` do not exist for clients.
     fn commands(&self) -> &'static [CommandInfo];
 
+    /// The metadata of the command `name`, if it exists (asked once per
+    /// message; the generated `commands::command_info` answers with a
+    /// `match`, which is what `QmpService` uses).
+    fn command_info(&self, name: &str) -> Option<&'static CommandInfo> {
+        self.commands().iter().find(|c| c.enabled && c.name == name)
+    }
+
     /// Runs a command: the generated `commands::dispatch_async`. `None`
     /// means no such command (a `'gen': false` one the service does not
     /// handle itself), answered with `CommandNotFound`.
@@ -769,12 +776,7 @@ async fn run<S: Service>(
         }
         return Some(builtin(shared, client, negotiating, &command, args));
     }
-    let Some(info) = shared
-        .service
-        .commands()
-        .iter()
-        .find(|c| c.enabled && c.name == command)
-    else {
+    let Some(info) = shared.service.command_info(&command) else {
         return Some(Err(Error::command_not_found(&command)));
     };
     let mut input = Input::new().with_policy(config.policy);
