@@ -392,6 +392,9 @@ fn install_missing_packages(packages: &[&str]) -> Result<(), String> {
             run("sudo", &[&["apt-get"], args].concat())
         }
     };
+    // No questions from packages' configuration scripts (tzdata and the
+    // like) on a fresh machine.
+    env::set_var("DEBIAN_FRONTEND", "noninteractive");
     apt(&["update"])?;
     apt(&[&["install", "-y", "--no-install-recommends"], &missing[..]].concat())
 }
