@@ -389,7 +389,10 @@ fn install_missing_packages(packages: &[&str]) -> Result<(), String> {
         if root {
             run("apt-get", args)
         } else {
-            run("sudo", &[&["DEBIAN_FRONTEND=noninteractive", "apt-get"], args].concat())
+            run(
+                "sudo",
+                &[&["DEBIAN_FRONTEND=noninteractive", "apt-get"], args].concat(),
+            )
         }
     };
     // No questions from packages' configuration scripts (tzdata and the
