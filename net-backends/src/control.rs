@@ -33,13 +33,16 @@
 //! when [`NetStack::flush_events`] is called (after a device model
 //! changed a NIC's filter, say).
 
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use qapi_runtime::event::Emitter;
 use qapi_runtime::Error;
 
-use crate::core::{ClientKind, NetError, Network};
+use crate::core::{ClientId, ClientKind, NetError, Network, Receiver, SendOutcome};
+use crate::driver::stream::Stream;
+use crate::driver::{Cx, Driver, FrameBatch, Registration, Token};
+use crate::io::{Events, Poller, WAKE_TOKEN};
 use crate::qapi::commands::{self, Commands};
 use crate::qapi::events::Event;
 use crate::qapi::{
@@ -78,6 +81,17 @@ pub struct NetStack {
     emitter: Option<Emitter<Event>>,
     start: Instant,
     manual_now: Option<u64>,
+    io: IoState,
+}
+
+/// The drivers' side of the stack: the poller (made on first use) and
+/// what one turn reuses.
+#[derive(Default)]
+struct IoState {
+    poller: Option<Arc<Poller>>,
+    drivers: Vec<ClientId>,
+    batch: FrameBatch,
+    events: Vec<Event>,
 }
 
 impl Default for NetStack {
@@ -109,6 +123,7 @@ impl NetStack {
             emitter: None,
             start: Instant::now(),
             manual_now: None,
+            io: IoState::default(),
         }
     }
 
@@ -184,6 +199,190 @@ impl NetStack {
         self.announcer.timer_ids().map(str::to_owned).collect()
     }
 
+    // ---- I/O --------------------------------------------------------
+
+    /// The poller the drivers register with (made on first use).
+    pub fn poller(&mut self) -> std::io::Result<Arc<Poller>> {
+        if let Some(p) = &self.io.poller {
+            return Ok(p.clone());
+        }
+        let p = Arc::new(Poller::new()?);
+        self.io.poller = Some(p.clone());
+        Ok(p)
+    }
+
+    /// Adds a backend driven by the I/O loop: joins the network, then
+    /// attaches (registers its descriptors, maybe connects). On failure
+    /// the client is gone again.
+    pub fn add_driver(&mut self, name: &str, driver: Box<dyn Receiver>) -> Result<ClientId, Error> {
+        let poller = self
+            .poller()
+            .map_err(|e| Error::generic(format!("cannot create the I/O poller: {e}")))?;
+        let id = self.net.add_backend(name, driver)?;
+        let reg = Registration::new(poller, id);
+        let mut attached = Ok(());
+        self.drive(id, |d, cx| attached = d.attach(reg, cx));
+        if let Err(e) = attached {
+            let _ = self.net.remove(id);
+            return Err(e);
+        }
+        self.io.drivers.push(id);
+        self.wake();
+        Ok(id)
+    }
+
+    /// Removes a client; a driver's descriptors close with it.
+    fn remove_client(&mut self, id: ClientId) -> Result<(), Error> {
+        self.io.drivers.retain(|&d| d != id);
+        self.net.remove(id)?;
+        Ok(())
+    }
+
+    /// Wakes the loop thread so it re-reads its deadlines.
+    fn wake(&self) {
+        if let Some(p) = &self.io.poller {
+            p.wake();
+        }
+    }
+
+    /// Calls a driver with a fresh context, then does what it asked:
+    /// link state, events, sending the frames it read (pausing its input
+    /// when one has to wait), flushing its queue.
+    fn drive(&mut self, id: ClientId, f: impl FnOnce(&mut dyn Driver, &mut Cx<'_>)) {
+        let IoState { batch, events, .. } = &mut self.io;
+        let Some(driver) = self.net.receiver_mut(id).and_then(|r| r.driver()) else {
+            return;
+        };
+        let mut cx = Cx::new(batch, events, Instant::now());
+        f(driver, &mut cx);
+        let (link, flush) = (cx.link, cx.flush_queue);
+        if let Some(up) = link {
+            let _ = self.net.set_own_link(id, up);
+        }
+        let mut blocked = false;
+        for frame in self.io.batch.iter() {
+            if let Ok(SendOutcome::Queued) = self.net.send_async(id, frame) {
+                blocked = true;
+            }
+        }
+        self.io.batch.clear();
+        if blocked {
+            if let Some(d) = self.net.receiver_mut(id).and_then(|r| r.driver()) {
+                d.input_blocked();
+            }
+        }
+        if flush {
+            let _ = self.net.flush(id);
+        }
+        for e in self.io.events.drain(..) {
+            self.net.push_event(e);
+        }
+    }
+
+    /// One turn of the I/O loop over the readiness in `events`: every
+    /// ready driver, due timers, every driver's buffered output, due
+    /// announce rounds, then the events raised.
+    pub fn turn(&mut self, events: &Events) {
+        let poller = self.io.poller.clone();
+        if let Some(p) = &poller {
+            p.set_in_turn(true);
+        }
+        for (token, ready) in events.iter() {
+            if token == WAKE_TOKEN {
+                if let Some(p) = &poller {
+                    p.drain_wake();
+                }
+                continue;
+            }
+            let (index, gen24, sub) = Token::decode(token);
+            // A descriptor of a client deleted this turn: ignore.
+            if let Some(id) = self.net.client_by_token(index, gen24) {
+                self.drive(id, |d, cx| d.ready(sub, ready, cx));
+            }
+        }
+        let now = Instant::now();
+        let mut i = 0;
+        while let Some(&id) = self.io.drivers.get(i) {
+            let due = self
+                .net
+                .receiver_mut(id)
+                .and_then(|r| r.driver())
+                .and_then(|d| d.deadline())
+                .is_some_and(|t| t <= now);
+            if due {
+                self.drive(id, |d, cx| d.timer(cx));
+            }
+            i += 1;
+        }
+        self.flush_output();
+        if let Some(p) = &poller {
+            p.set_in_turn(false);
+        }
+        if self.manual_now.is_none() {
+            self.poll(self.now_ms());
+        } else {
+            self.flush_events();
+        }
+    }
+
+    /// Writes every driver's buffered output (the loop does at the end of
+    /// each turn; call it after sending from a NIC without a loop).
+    pub fn flush_output(&mut self) {
+        let mut i = 0;
+        while let Some(&id) = self.io.drivers.get(i) {
+            self.drive(id, |d, cx| d.flush_output(cx));
+            i += 1;
+        }
+    }
+
+    /// How long the loop may sleep: until the next driver timer or
+    /// announce round (forever when there is none).
+    pub fn next_timeout(&mut self) -> Option<Duration> {
+        let now = Instant::now();
+        let mut next: Option<Instant> = None;
+        let mut i = 0;
+        while let Some(&id) = self.io.drivers.get(i) {
+            if let Some(t) = self
+                .net
+                .receiver_mut(id)
+                .and_then(|r| r.driver())
+                .and_then(|d| d.deadline())
+            {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+            i += 1;
+        }
+        if self.manual_now.is_none() {
+            if let Some(due) = self.announcer.next_due() {
+                let t = self.start + Duration::from_millis(due);
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        }
+        next.map(|t| t.saturating_duration_since(now))
+    }
+
+    /// Waits for readiness (at most `timeout`, and never past the next
+    /// timer) and runs one turn: the loop for callers that own the stack
+    /// on one thread.
+    pub fn run_once(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
+        let poller = self.poller()?;
+        let timeout = match (timeout, self.next_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let mut events = Events::with_capacity(64);
+        poller.wait(&mut events, timeout)?;
+        self.turn(&events);
+        Ok(())
+    }
+
+    /// What a driver says it is doing (`info network`'s text), if the
+    /// netdev `name` is one.
+    pub fn driver_info(&mut self, name: &str) -> Option<String> {
+        let id = self.net.lookup(name)?;
+        Some(self.net.receiver_mut(id)?.driver()?.info())
+    }
+
     /// The netdev (not NIC) called `name` (QEMU's `qemu_find_netdev`).
     fn find_netdev(&self, name: &str) -> Option<crate::core::ClientId> {
         self.net
@@ -200,6 +399,7 @@ impl NetStack {
 
     fn finish<T>(&mut self, r: Result<T, Error>) -> Result<T, Error> {
         self.flush_events();
+        self.wake();
         r
     }
 }
@@ -231,20 +431,41 @@ impl NetdevHandler for Add<'_> {
         self.later(&id, "tap")
     }
 
-    fn l2tpv3(self, id: String, _options: NetdevL2tPv3Options) -> Self::Output {
-        self.later(&id, "l2tpv3")
+    fn l2tpv3(self, id: String, options: NetdevL2tPv3Options) -> Self::Output {
+        self.0.check_free_id(&id)?;
+        let driver = crate::driver::l2tpv3::open(&id, &options)?;
+        self.0.add_driver(&id, driver)?;
+        Ok(())
     }
 
-    fn socket(self, id: String, _options: NetdevSocketOptions) -> Self::Output {
-        self.later(&id, "socket")
+    fn socket(self, id: String, options: NetdevSocketOptions) -> Self::Output {
+        self.0.check_free_id(&id)?;
+        let driver = crate::driver::socket::open(&id, &options)?;
+        self.0.add_driver(&id, driver)?;
+        Ok(())
     }
 
-    fn stream(self, id: String, _options: NetdevStreamOptions) -> Self::Output {
-        self.later(&id, "stream")
+    fn stream(self, id: String, options: NetdevStreamOptions) -> Self::Output {
+        self.0.check_free_id(&id)?;
+        let driver = if options.server == Some(true) {
+            if options.reconnect.is_some() {
+                return Err(Error::generic(
+                    "'reconnect' option is incompatible with socket in server mode",
+                ));
+            }
+            Stream::server(&id, &options.addr)?
+        } else {
+            Stream::client(&id, &options.addr, options.reconnect.unwrap_or(0))?
+        };
+        self.0.add_driver(&id, Box::new(driver))?;
+        Ok(())
     }
 
-    fn dgram(self, id: String, _options: NetdevDgramOptions) -> Self::Output {
-        self.later(&id, "dgram")
+    fn dgram(self, id: String, options: NetdevDgramOptions) -> Self::Output {
+        self.0.check_free_id(&id)?;
+        let driver = crate::driver::dgram::open(&id, &options)?;
+        self.0.add_driver(&id, driver)?;
+        Ok(())
     }
 
     fn vde(self, id: String, _options: NetdevVdeOptions) -> Self::Output {
@@ -334,7 +555,7 @@ impl Commands for NetStack {
         let client = self
             .find_netdev(&id)
             .ok_or_else(|| Error::device_not_found(&id))?;
-        let r = self.net.remove(client).map_err(Error::from);
+        let r = self.remove_client(client);
         self.finish(r)
     }
 

@@ -15,3 +15,5 @@ pub mod qapi {
 
 pub mod control;
 pub mod core;
+pub mod driver;
+pub mod io;

@@ -49,6 +49,12 @@ pub trait Receiver: Send {
     /// A frame this client sent with a completion, and which had been
     /// queued, was delivered or dropped: the client may send again.
     fn send_completed(&mut self, _outcome: SendOutcome) {}
+
+    /// The I/O side, for receivers that own descriptors (every socket
+    /// driver); the I/O loop reaches the driver through this.
+    fn driver(&mut self) -> Option<&mut dyn crate::driver::Driver> {
+        None
+    }
 }
 
 /// Why a frame was dropped.

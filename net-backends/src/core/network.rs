@@ -216,6 +216,32 @@ impl Network {
         self.insert(name, ClientKind::Backend, Endpoint::Receiver(receiver))
     }
 
+    /// The receiver of a backend client, for the I/O loop.
+    pub(crate) fn receiver_mut(&mut self, id: ClientId) -> Option<&mut (dyn Receiver + 'static)> {
+        match &mut self.client_mut(id).ok()?.endpoint {
+            Endpoint::Receiver(r) => Some(r.as_mut()),
+            _ => None,
+        }
+    }
+
+    /// The live client in slot `index` whose generation ends in `gen24`
+    /// (the 24 bits an epoll token keeps).
+    pub(crate) fn client_by_token(&self, index: u32, gen24: u32) -> Option<ClientId> {
+        let slot = self.slots.get(index as usize)?;
+        (slot.client.is_some() && slot.generation & 0xff_ffff == gen24).then_some(ClientId {
+            index,
+            generation: slot.generation,
+        })
+    }
+
+    /// Sets one client's own link state, as a driver does (a stream is
+    /// down while it has no connection); unlike [`Network::set_link`] the
+    /// peer is left alone.
+    pub fn set_own_link(&mut self, id: ClientId, up: bool) -> Result<(), NetError> {
+        self.client_mut(id)?.link_down = !up;
+        Ok(())
+    }
+
     /// Adds a port to hub `hubid` (created on first use), optionally
     /// peered with `peer` (QEMU's `-netdev hubport,hubid=N,netdev=P`).
     pub fn add_hubport(
@@ -821,6 +847,12 @@ impl Network {
     }
 
     // ---- events --------------------------------------------------------
+
+    /// Queues an event raised outside the core (a driver's), to go out
+    /// with the core's own.
+    pub fn push_event(&mut self, event: Event) {
+        self.events.push(event);
+    }
 
     /// Takes the events emitted since the last call.
     pub fn take_events(&mut self) -> Vec<Event> {

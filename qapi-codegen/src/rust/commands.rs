@@ -355,14 +355,20 @@ fn server(cx: &Context<'_>, cmds: &[Cmd<'_>]) -> TokenStream {
         }
 
         /// [`Commands`] for asynchronous servers: the same methods taking
-        /// `&self` and returning futures. A `Mutex` around a [`Commands`]
-        /// implementation is one.
+        /// `&self` and returning futures. A `Mutex` (or `Arc<Mutex>`)
+        /// around a [`Commands`] implementation is one.
         pub trait AsyncCommands: Send + Sync {
             #(#async_methods)*
         }
 
         #allow
         impl<C: Commands + Send> AsyncCommands for ::std::sync::Mutex<C> {
+            #(#mutex_methods)*
+        }
+
+        /// Shared with other threads (an I/O loop, say) that lock it too.
+        #allow
+        impl<C: Commands + Send> AsyncCommands for ::std::sync::Arc<::std::sync::Mutex<C>> {
             #(#mutex_methods)*
         }
 

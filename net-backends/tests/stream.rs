@@ -1,0 +1,147 @@
+//! `-netdev stream` on real sockets: servers and clients, one client at
+//! a time, events, reconnect, framing faults.
+
+mod support;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use serde_json::json;
+use support::*;
+
+/// Two stream servers joined by hub 0: a frame written to one comes out
+/// of the other, unchanged, at every size up to the largest.
+#[test]
+fn frames_cross_a_hub_between_two_stream_servers() {
+    let r = Running::new();
+    let (p1, p2) = (free_tcp_port(), free_tcp_port());
+    for (id, port) in [("s1", p1), ("s2", p2)] {
+        r.ok(
+            "netdev_add",
+            json!({"type": "stream", "id": id, "server": true,
+                   "addr": {"type": "inet", "host": "127.0.0.1", "port": port.to_string()}}),
+        );
+        r.ok(
+            "netdev_add",
+            json!({"type": "hubport", "id": format!("h{id}"), "hubid": 0, "netdev": id}),
+        );
+    }
+    let mut a = connect(p1);
+    let mut b = connect(p2);
+    r.wait_events("NETDEV_STREAM_CONNECTED", 2);
+    for (seq, len) in [60usize, 1514, 9000, 65_000, 69_632].into_iter().enumerate() {
+        let f = frame(len, seq as u32);
+        write_frame(&mut a, &f);
+        assert_eq!(read_frame(&mut b), f, "a -> b, {len} bytes");
+        write_frame(&mut b, &f);
+        assert_eq!(read_frame(&mut a), f, "b -> a, {len} bytes");
+    }
+    drop(a);
+    r.wait_events("NETDEV_STREAM_DISCONNECTED", 1);
+}
+
+/// A second client waits in the backlog until the first leaves.
+#[test]
+fn a_server_serves_one_client_at_a_time() {
+    let r = Running::new();
+    let (p1, p2) = (free_tcp_port(), free_tcp_port());
+    for (id, port) in [("s1", p1), ("s2", p2)] {
+        r.ok(
+            "netdev_add",
+            json!({"type": "stream", "id": id, "server": true,
+                   "addr": {"type": "inet", "host": "127.0.0.1", "port": port.to_string()}}),
+        );
+        r.ok("netdev_add", json!({"type": "hubport", "id": format!("h{id}"), "hubid": 0, "netdev": id}));
+    }
+    let mut out = connect(p2);
+    let mut first = connect(p1);
+    r.wait_events("NETDEV_STREAM_CONNECTED", 2);
+    let mut second = connect(p1);
+    write_frame(&mut second, &frame(100, 2));
+    write_frame(&mut first, &frame(100, 1));
+    assert_eq!(read_frame(&mut out), frame(100, 1));
+    // The second client's frame is only read once the first is gone.
+    out.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let mut probe = [0u8; 1];
+    assert!(std::io::Read::read(&mut out, &mut probe).is_err(), "second client served too early");
+    out.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    drop(first);
+    assert_eq!(read_frame(&mut out), frame(100, 2));
+    r.wait_events("NETDEV_STREAM_CONNECTED", 3);
+}
+
+/// A length prefix over 69,632 drops the connection (without allocating
+/// it), and the server takes the next client.
+#[test]
+fn an_oversized_length_drops_the_connection() {
+    let r = Running::new();
+    let p = free_tcp_port();
+    r.ok(
+        "netdev_add",
+        json!({"type": "stream", "id": "s", "server": true,
+               "addr": {"type": "inet", "host": "127.0.0.1", "port": p.to_string()}}),
+    );
+    let mut c = connect(p);
+    r.wait_events("NETDEV_STREAM_CONNECTED", 1);
+    c.write_all(&(69_633u32).to_be_bytes()).unwrap();
+    r.wait_events("NETDEV_STREAM_DISCONNECTED", 1);
+    let mut buf = [0u8; 1];
+    assert_eq!(std::io::Read::read(&mut c, &mut buf).unwrap_or(0), 0, "connection closed");
+    let _c2 = connect(p);
+    r.wait_events("NETDEV_STREAM_CONNECTED", 2);
+}
+
+/// A client with `reconnect` comes back after the server restarts.
+#[test]
+fn a_client_reconnects() {
+    let r = Running::new();
+    let p = free_tcp_port();
+    let server = std::net::TcpListener::bind(("127.0.0.1", p)).unwrap();
+    r.ok(
+        "netdev_add",
+        json!({"type": "stream", "id": "c", "reconnect": 1,
+               "addr": {"type": "inet", "host": "127.0.0.1", "port": p.to_string()}}),
+    );
+    let (conn, _) = server.accept().unwrap();
+    r.wait_events("NETDEV_STREAM_CONNECTED", 1);
+    drop(conn);
+    r.wait_events("NETDEV_STREAM_DISCONNECTED", 1);
+    let (_conn, _) = server.accept().unwrap();
+    r.wait_events("NETDEV_STREAM_CONNECTED", 2);
+}
+
+/// A client that cannot connect is added anyway, as in QEMU, and says
+/// why in its info line; servers refuse `reconnect`; a busy port is
+/// `netdev_add`'s error.
+#[test]
+fn errors_are_clear() {
+    let r = Running::new();
+    let p = free_tcp_port();
+    r.ok(
+        "netdev_add",
+        json!({"type": "stream", "id": "c",
+               "addr": {"type": "inet", "host": "127.0.0.1", "port": p.to_string()}}),
+    );
+    let want = format!("error: Failed to connect to '127.0.0.1:{p}': Connection refused");
+    wait_until(&want, || r.with(|s| s.driver_info("c")).as_deref() == Some(want.as_str()));
+    assert_eq!(
+        r.err(
+            "netdev_add",
+            json!({"type": "stream", "id": "s", "server": true, "reconnect": 1,
+                   "addr": {"type": "inet", "host": "127.0.0.1", "port": "1"}}),
+        ),
+        "'reconnect' option is incompatible with socket in server mode"
+    );
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    assert_eq!(
+        r.err(
+            "netdev_add",
+            json!({"type": "stream", "id": "s", "server": true,
+                   "addr": {"type": "inet", "host": "127.0.0.1", "port": port.to_string()}}),
+        ),
+        "Failed to bind socket: Address already in use"
+    );
+    let _ = TcpStream::connect(busy.local_addr().unwrap());
+}

@@ -1,0 +1,171 @@
+//! What the driver tests share: a stack on its own I/O thread with its
+//! events recorded, QMP-style commands on it, free ports, framed I/O.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use net_backends::control::NetStack;
+use net_backends::io::{IoLoop, LoopHandle};
+use net_backends::qapi::commands;
+use net_backends::qapi::events::Event;
+use qapi_runtime::event::Emitter;
+use qapi_runtime::{Error, Input, Output, Value};
+
+/// A stack running on an I/O thread, its events in a vector.
+pub struct Running {
+    pub stack: Arc<Mutex<NetStack>>,
+    pub events: Arc<Mutex<Vec<Event>>>,
+    pub handle: Option<LoopHandle>,
+}
+
+impl Running {
+    pub fn new() -> Running {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = events.clone();
+        let mut s = NetStack::new();
+        s.set_emitter(Emitter::new(move |e: &Event, _| {
+            sink.lock().unwrap().push(e.clone())
+        }));
+        let stack = Arc::new(Mutex::new(s));
+        let handle = IoLoop::spawn(stack.clone()).expect("I/O loop");
+        Running {
+            stack,
+            events,
+            handle: Some(handle),
+        }
+    }
+
+    /// Runs a QMP command with JSON arguments.
+    pub fn run(&self, name: &str, args: Value) -> Result<Value, Error> {
+        let mut s = self.stack.lock().unwrap();
+        commands::dispatch(&mut *s, name, Some(args), &mut Input::new(), &Output::new())
+            .expect("a known command")
+    }
+
+    pub fn ok(&self, name: &str, args: Value) -> Value {
+        match self.run(name, args.clone()) {
+            Ok(v) => v,
+            Err(e) => panic!("{name} {args}: {} ({:?})", e.desc, e.class),
+        }
+    }
+
+    pub fn err(&self, name: &str, args: Value) -> String {
+        match self.run(name, args.clone()) {
+            Ok(v) => panic!("{name} {args} succeeded: {v}"),
+            Err(e) => e.desc,
+        }
+    }
+
+    /// Event names seen so far.
+    pub fn event_names(&self) -> Vec<String> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| qapi_runtime::Event::name(e).to_owned())
+            .collect()
+    }
+
+    /// Waits until `n` events named `name` have been seen.
+    pub fn wait_events(&self, name: &str, n: usize) {
+        wait_until(&format!("{n} x {name}"), || {
+            self.event_names().iter().filter(|e| *e == name).count() >= n
+        });
+    }
+
+    pub fn with<R>(&self, f: impl FnOnce(&mut NetStack) -> R) -> R {
+        f(&mut self.stack.lock().unwrap())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            h.stop();
+        }
+    }
+}
+
+/// Polls `cond` for up to 10 s.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A TCP port free on 127.0.0.1 right now.
+pub fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A UDP port free on 127.0.0.1 right now.
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Connects to 127.0.0.1:port, retrying while the listener comes up.
+pub fn connect(port: u16) -> TcpStream {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => {
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                return s;
+            }
+            Err(e) if Instant::now() < end => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("connect to {port}: {e}"),
+        }
+    }
+}
+
+/// Writes one length-prefixed frame.
+pub fn write_frame(w: &mut impl Write, frame: &[u8]) {
+    let mut buf = (frame.len() as u32).to_be_bytes().to_vec();
+    buf.extend_from_slice(frame);
+    w.write_all(&buf).unwrap();
+}
+
+/// Reads one length-prefixed frame.
+pub fn read_frame(r: &mut impl Read) -> Vec<u8> {
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len).unwrap();
+    let mut f = vec![0u8; u32::from_be_bytes(len) as usize];
+    r.read_exact(&mut f).unwrap();
+    f
+}
+
+/// A frame of `len` bytes whose content says `seq` and `len` (so a
+/// mixed-up or cut frame cannot pass for another).
+pub fn frame(len: usize, seq: u32) -> Vec<u8> {
+    let mut f: Vec<u8> = (0..len).map(|i| (i as u32 * 31 + seq * 7) as u8).collect();
+    if len >= 14 {
+        f[..6].copy_from_slice(&[0x52, 0x54, 0, 0x12, 0x34, 0x56]);
+        f[6..12].copy_from_slice(&[0x52, 0x54, 0, 0xab, 0xcd, (seq & 0xff) as u8]);
+        f[12..14].copy_from_slice(&[0x88, 0xb5]);
+    }
+    if len >= 18 {
+        f[14..18].copy_from_slice(&seq.to_be_bytes());
+    }
+    f
+}
+
+/// The number of open descriptors of this process.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
