@@ -579,12 +579,23 @@ impl Commands for NetStack {
 }
 
 /// A [`NetStack`] as a QMP service for [`qapi_runtime::qmp::Server`]:
-/// the generated adaptor around the stack.
-pub type NetService = commands::QmpService<Mutex<NetStack>>;
+/// the generated adaptor around the shared stack, so the I/O loop
+/// ([`crate::io::IoLoop`]) can hold it too.
+pub type NetService = commands::QmpService<Arc<Mutex<NetStack>>>;
 
 impl NetService {
     /// Serves `stack`.
     pub fn new(stack: NetStack) -> Self {
-        commands::QmpService(Mutex::new(stack))
+        commands::QmpService(Arc::new(Mutex::new(stack)))
+    }
+
+    /// Serves a stack shared with an I/O loop.
+    pub fn shared(stack: Arc<Mutex<NetStack>>) -> Self {
+        commands::QmpService(stack)
+    }
+
+    /// The stack served.
+    pub fn stack(&self) -> &Arc<Mutex<NetStack>> {
+        &self.0
     }
 }
