@@ -62,6 +62,11 @@ impl Qemu {
     /// Starts QEMU and waits for its QMP socket; `None` (after a loud
     /// `SKIPPED`) when QEMU is not installed outside CI.
     pub fn start() -> Option<Qemu> {
+        Qemu::start_with(&[])
+    }
+
+    /// [`Qemu::start`] with more arguments (`-netdev ...`, say).
+    pub fn start_with(extra: &[String]) -> Option<Qemu> {
         if !installed() {
             return None;
         }
@@ -71,6 +76,7 @@ impl Qemu {
         let child = Command::new(QEMU)
             .args(["-M", "none", "-nodefaults", "-display", "none", "-qmp"])
             .arg(format!("unix:{},server=on,wait=off", socket.display()))
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
