@@ -28,8 +28,20 @@ fn frames_cross_a_hub_between_two_stream_servers() {
         );
     }
     let mut a = connect(p1);
+    r.wait_events("NETDEV_STREAM_CONNECTED", 1);
     let mut b = connect(p2);
     r.wait_events("NETDEV_STREAM_CONNECTED", 2);
+    // The event's data as QEMU 7.2 sends it (checked against its output):
+    // {"netdev-id": "s1", "addr": {"port": "58790", "ipv4": true,
+    //  "host": "127.0.0.1", "type": "inet"}}
+    let first = r.events.lock().unwrap()[0].clone();
+    let data = qapi_runtime::Event::data(&first, &qapi_runtime::Output::new());
+    let port = a.local_addr().unwrap().port().to_string();
+    assert_eq!(
+        data,
+        Some(json!({"netdev-id": "s1",
+                    "addr": {"type": "inet", "host": "127.0.0.1", "port": port, "ipv4": true}}))
+    );
     for (seq, len) in [60usize, 1514, 9000, 65_000, 69_632].into_iter().enumerate() {
         let f = frame(len, seq as u32);
         write_frame(&mut a, &f);

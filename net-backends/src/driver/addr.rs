@@ -182,8 +182,9 @@ pub fn unix_sockaddr(u: &UnixSocketAddress) -> Result<SockAddr, Error> {
 
 const SUN_PATH_LEN: usize = 108;
 
-/// A socket address as QAPI's `SocketAddress`, for events: inet host and
-/// port as numbers, unix paths (abstract names flagged).
+/// A socket address as QAPI's `SocketAddress`, for events, as QEMU 7.2
+/// sends them: inet host and port as numbers with `ipv4` or `ipv6` set,
+/// unix paths (abstract names flagged).
 pub fn to_qapi(sa: &SockAddr) -> SocketAddress {
     use crate::qapi::SocketAddressBranch as B;
     if let Some(s) = sa.as_socket() {
@@ -193,8 +194,9 @@ pub fn to_qapi(sa: &SockAddr) -> SocketAddress {
                 port: s.port().to_string(),
                 numeric: None,
                 to: None,
-                ipv4: None,
-                ipv6: None,
+                // QEMU flags the family (`socket_sockaddr_to_address_inet`).
+                ipv4: s.is_ipv4().then_some(true),
+                ipv6: s.is_ipv6().then_some(true),
                 keep_alive: None,
             }),
         };

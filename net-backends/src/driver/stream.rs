@@ -377,7 +377,7 @@ impl Stream {
         let Some(conn) = &self.conn else { return };
         match self.framer.write_to(conn) {
             Ok(done) => {
-                if done != !self.write_wait {
+                if done == self.write_wait {
                     self.write_wait = !done;
                     self.update_interest();
                 }
