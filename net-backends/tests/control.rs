@@ -215,16 +215,6 @@ fn netdev_add_refused_types_and_drivers_to_come() {
     let to_come = [
         ("user", json!({})),
         ("tap", json!({})),
-        (
-            "l2tpv3",
-            json!({"src": "127.0.0.1", "dst": "127.0.0.1", "txsession": 1}),
-        ),
-        ("socket", json!({})),
-        (
-            "stream",
-            json!({"addr": {"type": "inet", "host": "127.0.0.1", "port": "1"}}),
-        ),
-        ("dgram", json!({})),
         ("vde", json!({})),
         ("bridge", json!({})),
         ("vhost-user", json!({"chardev": "c0"})),

@@ -100,6 +100,7 @@ impl Pair {
             "hubport,id=xp,hubid=0,netdev=x".to_owned(),
         ]);
         let qemu = Qemu::start_with(&args)?;
+        qemu.wait_ready();
         if !ours_first {
             add_ours(&ours);
         }
@@ -114,8 +115,18 @@ impl Pair {
 
     /// Ours -> QEMU, then QEMU -> ours, every size, byte for byte.
     fn both_ways(&mut self, what: &str) {
+        self.both_ways_up_to(what, usize::MAX);
+    }
+
+    /// [`Pair::both_ways`], with frames towards QEMU cut to sizes up to
+    /// `qemu_rx_max` (QEMU 7.2's l2tpv3 reads at most 2048 bytes).
+    fn both_ways_up_to(&mut self, what: &str, qemu_rx_max: usize) {
         for (i, &len) in SIZES.iter().enumerate() {
             let f = frame(len, i as u32);
+            if len > qemu_rx_max {
+                self.from_qemu(what, len, i);
+                continue;
+            }
             write_frame(&mut self.o_conn, &f);
             let mut buf = vec![0u8; 70_000];
             let n = self.q_sock.recv(&mut buf).unwrap_or_else(|e| {
@@ -125,12 +136,15 @@ impl Pair {
                 )
             });
             assert_eq!(&buf[..n], f.as_slice(), "{what}: {len} bytes ours -> QEMU");
-
-            let f = frame(len, 100 + i as u32);
-            self.q_sock.send_to(&f, ("127.0.0.1", self.q_port)).unwrap();
-            let got = read_frame(&mut self.o_conn);
-            assert_eq!(got, f, "{what}: {len} bytes QEMU -> ours");
+            self.from_qemu(what, len, i);
         }
+    }
+
+    fn from_qemu(&mut self, what: &str, len: usize, i: usize) {
+        let f = frame(len, 100 + i as u32);
+        self.q_sock.send_to(&f, ("127.0.0.1", self.q_port)).unwrap();
+        let got = read_frame(&mut self.o_conn);
+        assert_eq!(got, f, "{what}: {len} bytes QEMU -> ours");
     }
 }
 
@@ -281,7 +295,9 @@ fn our_l2tpv3_and_qemus() {
     ) else {
         return;
     };
-    pair.both_ways("l2tpv3 udp");
+    // QEMU 7.2's l2tpv3 cuts what it receives at 2048 bytes (checked:
+    // 2048 of 9000 arrive), so larger frames are tested from QEMU only.
+    pair.both_ways_up_to("l2tpv3 udp", 2048);
 }
 
 /// Our hub between two QEMU dgram netdevs that share no hub in QEMU:
@@ -323,6 +339,7 @@ fn our_hub_joins_two_qemu_netdevs() {
     let Some(qemu) = Qemu::start_with(&args) else {
         return;
     };
+    qemu.wait_ready();
     let mut buf = vec![0u8; 70_000];
     for (i, &len) in SIZES.iter().enumerate() {
         for (from, from_port, to, dir) in [(&s1, p1, &s2, "1 -> 2"), (&s2, p2, &s1, "2 -> 1")] {

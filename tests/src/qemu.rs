@@ -98,6 +98,23 @@ impl Qemu {
         Some(qemu)
     }
 
+    /// Waits until QEMU has finished starting: it opens its QMP socket
+    /// before it makes its `-netdev`s, but greets only from its main
+    /// loop, after all of them.
+    pub fn wait_ready(&self) {
+        use std::io::BufRead;
+        let stream = std::os::unix::net::UnixStream::connect(&self.socket)
+            .unwrap_or_else(|e| panic!("cannot connect to QEMU's QMP socket: {e}"));
+        stream
+            .set_read_timeout(Some(START_LIMIT))
+            .expect("a read timeout");
+        let mut greeting = String::new();
+        io::BufReader::new(stream)
+            .read_line(&mut greeting)
+            .unwrap_or_else(|e| panic!("no QMP greeting from QEMU ({e}): {}", self.stderr()));
+        assert!(greeting.contains("\"QMP\""), "not a QMP greeting: {greeting}");
+    }
+
     /// The QMP socket.
     pub fn socket(&self) -> &Path {
         &self.socket
