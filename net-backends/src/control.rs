@@ -303,12 +303,7 @@ impl NetStack {
         let now = Instant::now();
         let mut i = 0;
         while let Some(&id) = self.io.drivers.get(i) {
-            let due = self
-                .net
-                .receiver_mut(id)
-                .and_then(|r| r.driver())
-                .and_then(|d| d.deadline())
-                .is_some_and(|t| t <= now);
+            let due = self.driver_deadline(id).is_some_and(|t| t <= now);
             if due {
                 self.drive(id, |d, cx| d.timer(cx));
             }
@@ -335,6 +330,11 @@ impl NetStack {
         }
     }
 
+    /// When driver `id` wants its timer.
+    fn driver_deadline(&mut self, id: ClientId) -> Option<Instant> {
+        self.net.receiver_mut(id)?.driver()?.deadline()
+    }
+
     /// How long the loop may sleep: until the next driver timer or
     /// announce round (forever when there is none).
     pub fn next_timeout(&mut self) -> Option<Duration> {
@@ -342,12 +342,7 @@ impl NetStack {
         let mut next: Option<Instant> = None;
         let mut i = 0;
         while let Some(&id) = self.io.drivers.get(i) {
-            if let Some(t) = self
-                .net
-                .receiver_mut(id)
-                .and_then(|r| r.driver())
-                .and_then(|d| d.deadline())
-            {
+            if let Some(t) = self.driver_deadline(id) {
                 next = Some(next.map_or(t, |n| n.min(t)));
             }
             i += 1;

@@ -14,18 +14,6 @@ use support::*;
 
 const SIZES: [usize; 4] = [60, 1514, 9000, 65_000];
 
-/// A UDP socket of the test on 127.0.0.1, with a 10 s read timeout.
-fn test_udp() -> (UdpSocket, u16) {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    // Room for the bursts below (the kernel caps it at rmem_max).
-    socket2::SockRef::from(&s)
-        .set_recv_buffer_size(4 << 20)
-        .unwrap();
-    let port = s.local_addr().unwrap().port();
-    (s, port)
-}
-
 fn inet(host: &str, port: u16) -> Value {
     json!({"type": "inet", "host": host, "port": port.to_string()})
 }
@@ -46,14 +34,6 @@ fn hubport(r: &Running, id: &str, hub: i32) {
         "netdev_add",
         json!({"type": "hubport", "id": format!("{id}-p"), "hubid": hub, "netdev": id}),
     );
-}
-
-/// Receives one datagram (10 s at most).
-fn recv(s: &UdpSocket) -> Vec<u8> {
-    let mut buf = vec![0u8; 70_000];
-    let n = s.recv(&mut buf).expect("a datagram");
-    buf.truncate(n);
-    buf
 }
 
 /// `got` is `want`; says where they differ, without printing them.
@@ -83,8 +63,8 @@ fn silent(s: &UdpSocket) {
 #[test]
 fn udp_frames_cross_a_hub_both_ways() {
     let r = Running::new();
-    let (ta, pta) = test_udp();
-    let (tb, ptb) = test_udp();
+    let (ta, pta) = udp_peer("127.0.0.1");
+    let (tb, ptb) = udp_peer("127.0.0.1");
     let (pa, pb) = (free_udp_port(), free_udp_port());
     add_udp(&r, "a", pa, pta, 0);
     add_udp(&r, "b", pb, ptb, 0);
@@ -102,7 +82,7 @@ fn udp_frames_cross_a_hub_both_ways() {
 
         let f = frame(len, 100 + seq as u32);
         tb.send_to(&f, ("127.0.0.1", pb)).unwrap();
-        assert_eq!(recv(&ta), f, "b -> a, {len} bytes");
+        assert_eq!(recv_datagram(&ta), f, "b -> a, {len} bytes");
     }
     // Bursts: runs of equal lengths (sent as one GSO message each) and
     // mixed lengths keep their order and their boundaries, none is lost.
@@ -212,7 +192,7 @@ fn a_slow_unix_peer_holds_frames_back_without_losing_them() {
                "remote": {"type": "unix", "path": p("peer")}}),
     );
     hubport(&r, "u", 0);
-    let (acc, pacc) = test_udp();
+    let (acc, pacc) = udp_peer("127.0.0.1");
     let pa = free_udp_port();
     add_udp(&r, "a", pa, pacc, 0);
     const N: u32 = 3000;
@@ -254,7 +234,7 @@ fn a_slow_unix_peer_holds_frames_back_without_losing_them() {
 #[test]
 fn an_inherited_socket_carries_frames() {
     let r = Running::new();
-    let (acc, pacc) = test_udp();
+    let (acc, pacc) = udp_peer("127.0.0.1");
     let pa = free_udp_port();
     add_udp(&r, "acc", pa, pacc, 0);
 
@@ -280,14 +260,14 @@ fn an_inherited_socket_carries_frames() {
         assert_eq!(&buf[..n], f.as_slice(), "to the socketpair, {len} bytes");
         let f = frame(len, 10 + seq as u32);
         mine.send(&f).unwrap();
-        assert_eq!(recv(&acc), f, "from the socketpair, {len} bytes");
+        assert_eq!(recv_datagram(&acc), f, "from the socketpair, {len} bytes");
     }
     r.ok("netdev_del", json!({"id": "pair"}));
     // The netdev owned its end: closing it hangs up ours.
     assert!(mine.send(b"x").is_err(), "the netdev closed its end");
 
     // A UDP socket bound and connected to the test's.
-    let (peer, ppeer) = test_udp();
+    let (peer, ppeer) = udp_peer("127.0.0.1");
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     let sport = s.local_addr().unwrap().port();
     s.connect(("127.0.0.1", ppeer)).unwrap();
@@ -304,10 +284,10 @@ fn an_inherited_socket_carries_frames() {
     for (seq, len) in SIZES.into_iter().enumerate() {
         let f = frame(len, 20 + seq as u32);
         acc.send_to(&f, ("127.0.0.1", pa)).unwrap();
-        assert_eq!(recv(&peer), f, "to the UDP fd, {len} bytes");
+        assert_eq!(recv_datagram(&peer), f, "to the UDP fd, {len} bytes");
         let f = frame(len, 30 + seq as u32);
         peer.send_to(&f, ("127.0.0.1", sport)).unwrap();
-        assert_eq!(recv(&acc), f, "from the UDP fd, {len} bytes");
+        assert_eq!(recv_datagram(&acc), f, "from the UDP fd, {len} bytes");
     }
 
     // A stream socket is refused, and stays the caller's.
@@ -346,7 +326,7 @@ fn member(group: Ipv4Addr, port: u16) -> UdpSocket {
     s.join_multicast_v4(&group, &Ipv4Addr::LOCALHOST).unwrap();
     s.set_multicast_if_v4(&Ipv4Addr::LOCALHOST).unwrap();
     s.set_multicast_loop_v4(true).unwrap();
-    s.set_recv_buffer_size(4 << 20).unwrap();
+    grow_rcvbuf(&s);
     let s: UdpSocket = s.into();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s
@@ -361,8 +341,8 @@ fn multicast_group_members_hear_each_other() {
     let r = Running::new();
     let group = Ipv4Addr::new(239, 255, 42, 17);
     let port = free_udp_port();
-    let (s1, ps1) = test_udp();
-    let (s2, ps2) = test_udp();
+    let (s1, ps1) = udp_peer("127.0.0.1");
+    let (s2, ps2) = udp_peer("127.0.0.1");
     let (u1, u2) = (free_udp_port(), free_udp_port());
     for (id, hub, acc, local, remote) in [("m1", 1, "u1", u1, ps1), ("m2", 2, "u2", u2, ps2)] {
         r.ok(
@@ -382,26 +362,34 @@ fn multicast_group_members_hear_each_other() {
     for (seq, len) in [60usize, 1514, 9000].into_iter().enumerate() {
         let f = frame(len, seq as u32);
         s1.send_to(&f, ("127.0.0.1", u1)).unwrap();
-        assert_eq!(recv(&s2), f, "m1 -> group -> m2, {len} bytes");
-        assert_eq!(recv(&plain), f, "m1 -> group -> plain member, {len} bytes");
-        assert_eq!(recv(&s1), f, "m1 hears itself, {len} bytes");
+        assert_eq!(recv_datagram(&s2), f, "m1 -> group -> m2, {len} bytes");
+        assert_eq!(
+            recv_datagram(&plain),
+            f,
+            "m1 -> group -> plain member, {len} bytes"
+        );
+        assert_eq!(recv_datagram(&s1), f, "m1 hears itself, {len} bytes");
     }
     // A burst of 1514-byte frames, sent as GSO runs on loopback.
     for seq in 0..100u32 {
         s1.send_to(&frame(1514, seq), ("127.0.0.1", u1)).unwrap();
     }
     for seq in 0..100u32 {
-        assert_eq!(recv(&s2), frame(1514, seq), "burst frame {seq}");
+        assert_eq!(recv_datagram(&s2), frame(1514, seq), "burst frame {seq}");
     }
     for seq in 0..100u32 {
-        assert_eq!(recv(&plain), frame(1514, seq), "burst frame {seq}");
-        assert_eq!(recv(&s1), frame(1514, seq), "burst frame {seq} echo");
+        assert_eq!(recv_datagram(&plain), frame(1514, seq), "burst frame {seq}");
+        assert_eq!(
+            recv_datagram(&s1),
+            frame(1514, seq),
+            "burst frame {seq} echo"
+        );
     }
     // A plain member's datagram reaches both netdevs.
     let f = frame(300, 77);
     plain.send_to(&f, (group, port)).unwrap();
-    assert_eq!(recv(&s1), f, "plain -> m1");
-    assert_eq!(recv(&s2), f, "plain -> m2");
+    assert_eq!(recv_datagram(&s1), f, "plain -> m1");
+    assert_eq!(recv_datagram(&s2), f, "plain -> m2");
     silent(&s2);
 }
 
@@ -413,7 +401,7 @@ fn multicast_on_the_default_interface() {
     let r = Running::new();
     let group = Ipv4Addr::new(239, 255, 42, 18);
     let port = free_udp_port();
-    let (s1, ps1) = test_udp();
+    let (s1, ps1) = udp_peer("127.0.0.1");
     let u1 = free_udp_port();
     r.ok(
         "netdev_add",
@@ -435,7 +423,7 @@ fn multicast_on_the_default_interface() {
         s1.send_to(&frame(1514, seq), ("127.0.0.1", u1)).unwrap();
     }
     for seq in 0..100u32 {
-        assert_eq!(recv(&plain), frame(1514, seq), "burst frame {seq}");
+        assert_eq!(recv_datagram(&plain), frame(1514, seq), "burst frame {seq}");
     }
 }
 
@@ -477,8 +465,8 @@ fn loop_cpu_ms() -> std::collections::HashMap<String, u64> {
 #[test]
 fn a_socket_shut_down_under_the_netdev() {
     let r = Running::new();
-    let (ta, pta) = test_udp();
-    let (tb, ptb) = test_udp();
+    let (ta, pta) = udp_peer("127.0.0.1");
+    let (tb, ptb) = udp_peer("127.0.0.1");
     let (pa, pb) = (free_udp_port(), free_udp_port());
     add_udp(&r, "a", pa, pta, 0);
     add_udp(&r, "b", pb, ptb, 0);
@@ -505,7 +493,11 @@ fn a_socket_shut_down_under_the_netdev() {
     for seq in 0..50u32 {
         let f = frame(500, seq);
         ta.send_to(&f, ("127.0.0.1", pa)).unwrap();
-        assert_eq!(recv(&tb), f, "frame {seq} while the others are shut");
+        assert_eq!(
+            recv_datagram(&tb),
+            f,
+            "frame {seq} while the others are shut"
+        );
     }
     // No loop thread spins: over one second none uses a third of it.
     let before = loop_cpu_ms();
@@ -651,7 +643,7 @@ fn refused_combinations_answer_qemus_texts() {
         "can't bind ip=127.0.0.1 to socket: Address already in use"
     );
     // QEMU's inet_aton and C numbers: 127.1 and a hex port work.
-    let (t, pt) = test_udp();
+    let (t, pt) = udp_peer("127.0.0.1");
     let p = free_udp_port();
     r.ok(
         "netdev_add",

@@ -18,7 +18,9 @@ use support::*;
 /// The tests here count this process's descriptors: one at a time.
 fn serial() -> MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn stream_server(r: &Running, id: &str, port: u16) {
@@ -137,7 +139,11 @@ fn every_frame_is_accounted_for() {
         assert_eq!(s1.delivered, N, "s1 -> h1");
         let h2 = net.counters(net.lookup("h2").unwrap()).unwrap();
         assert_eq!(h2.sent, N);
-        assert_eq!(h2.dropped_for(DropReason::ReceiverLinkDown), N, "s2 has no client");
+        assert_eq!(
+            h2.dropped_for(DropReason::ReceiverLinkDown),
+            N,
+            "s2 has no client"
+        );
     });
 }
 
@@ -198,7 +204,10 @@ fn netdev_del_under_traffic() {
         let moved = drain.join().unwrap();
         stop.store(true, Ordering::Relaxed);
         sender.join().unwrap();
-        assert!(moved > 0, "round {round}: no traffic flowed before the delete");
+        assert!(
+            moved > 0,
+            "round {round}: no traffic flowed before the delete"
+        );
     }
     // Everything closed; a fresh pair still carries frames.
     assert_eq!(open_fds(), baseline, "descriptors leaked");
@@ -237,6 +246,10 @@ fn ten_thousand_add_del_cycles() {
         }
         r.ok("netdev_del", json!({"id": "s"}));
     }
-    assert_eq!(open_fds(), baseline, "descriptors leaked over 10,000 cycles");
+    assert_eq!(
+        open_fds(),
+        baseline,
+        "descriptors leaked over 10,000 cycles"
+    );
     assert_eq!(r.with(|s| s.network().clients().count()), 0);
 }

@@ -18,20 +18,6 @@ use support::*;
 
 const SIZES: [usize; 4] = [60, 1514, 9000, 60_000];
 
-fn test_udp(host: &str) -> (UdpSocket, u16) {
-    let s = UdpSocket::bind((host, 0)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let port = s.local_addr().unwrap().port();
-    (s, port)
-}
-
-fn recv(s: &UdpSocket) -> Vec<u8> {
-    let mut buf = vec![0u8; 70_000];
-    let n = s.recv(&mut buf).expect("a datagram");
-    buf.truncate(n);
-    buf
-}
-
 /// Nothing arrives within 300 ms.
 fn silent(s: &UdpSocket) {
     s.set_read_timeout(Some(Duration::from_millis(300)))
@@ -45,7 +31,7 @@ fn silent(s: &UdpSocket) {
 /// The test's access point: a dgram netdev on hub 0 towards a UDP
 /// socket of the test; returns the socket and the netdev's port.
 fn access(r: &Running) -> (UdpSocket, u16) {
-    let (s, ps) = test_udp("127.0.0.1");
+    let (s, ps) = udp_peer("127.0.0.1");
     let p = free_udp_port();
     r.ok(
         "netdev_add",
@@ -160,7 +146,7 @@ fn sent_by_l(r: &Running) -> u64 {
 fn udp_cookie32_counter_offset() {
     let r = Running::new();
     let (acc, pacc) = access(&r);
-    let (peer, ppeer) = test_udp("127.0.0.1");
+    let (peer, ppeer) = udp_peer("127.0.0.1");
     let pl = free_udp_port();
     add_l2tp(
         &r,
@@ -180,7 +166,7 @@ fn udp_cookie32_counter_offset() {
     for (seq, len) in SIZES.into_iter().enumerate() {
         let f = frame(len, seq as u32);
         acc.send_to(&f, ("127.0.0.1", pacc)).unwrap();
-        let d = recv(&peer);
+        let d = recv_datagram(&peer);
         assert_eq!(d.len(), lay.len() + len, "header of 4+4+4+4+3 bytes");
         let (session, cookie, counter, got) = lay.parse(&d);
         assert_eq!(session, 0x1122_3344, "txsession");
@@ -191,7 +177,7 @@ fn udp_cookie32_counter_offset() {
         let f = frame(len, 100 + seq as u32);
         peer.send_to(&lay.build(0x5566_7788, 0xcafe_f00d, &f), ("127.0.0.1", pl))
             .unwrap();
-        assert_eq!(recv(&acc), f, "{len} bytes in");
+        assert_eq!(recv_datagram(&acc), f, "{len} bytes in");
     }
     // Wrong session, wrong cookie, our tx values (a reflection), a header
     // with nothing behind it: all dropped, and counted.
@@ -210,7 +196,7 @@ fn udp_cookie32_counter_offset() {
         ("127.0.0.1", pl),
     )
     .unwrap();
-    assert_eq!(recv(&acc), good, "only the good one comes through");
+    assert_eq!(recv_datagram(&acc), good, "only the good one comes through");
     silent(&acc);
     assert_eq!(
         info(&r),
@@ -225,7 +211,7 @@ fn udp_cookie32_counter_offset() {
 fn udp_cookie64_pincounter() {
     let r = Running::new();
     let (acc, pacc) = access(&r);
-    let (peer, ppeer) = test_udp("127.0.0.1");
+    let (peer, ppeer) = udp_peer("127.0.0.1");
     let pl = free_udp_port();
     let (tx, rx) = (0x0102_0304_0506_0708u64, 0x1112_1314_1516_1718u64);
     add_l2tp(
@@ -245,7 +231,7 @@ fn udp_cookie64_pincounter() {
     for seq in 0..5u32 {
         let f = frame(200, seq);
         acc.send_to(&f, ("127.0.0.1", pacc)).unwrap();
-        let d = recv(&peer);
+        let d = recv_datagram(&peer);
         assert_eq!(d.len(), 20 + 200);
         let (session, cookie, counter, got) = lay.parse(&d);
         assert_eq!((session, cookie, counter), (5, tx, Some(0)), "frame {seq}");
@@ -256,7 +242,7 @@ fn udp_cookie64_pincounter() {
         .unwrap();
     peer.send_to(&lay.build(6, rx, &f), ("127.0.0.1", pl))
         .unwrap();
-    assert_eq!(recv(&acc), f);
+    assert_eq!(recv_datagram(&acc), f);
     silent(&acc);
     assert_eq!(info(&r), "l2tpv3: connected (dropped: 1 bad cookie)");
 }
@@ -293,7 +279,7 @@ fn udp_ipv6_plain_header() {
     for (seq, len) in SIZES.into_iter().enumerate() {
         let f = frame(len, seq as u32);
         acc.send_to(&f, ("127.0.0.1", pacc)).unwrap();
-        let d = recv(&peer);
+        let d = recv_datagram(&peer);
         assert_eq!(d.len(), 8 + len);
         let (session, _, _, got) = lay.parse(&d);
         assert_eq!(session, 0xabcd);
@@ -301,7 +287,7 @@ fn udp_ipv6_plain_header() {
         let f = frame(len, 40 + seq as u32);
         peer.send_to(&lay.build(0xabcd, 0, &f), ("::1", pl))
             .unwrap();
-        assert_eq!(recv(&acc), f, "{len} bytes in");
+        assert_eq!(recv_datagram(&acc), f, "{len} bytes in");
     }
 }
 
@@ -385,7 +371,7 @@ fn raw_mode(domain: Domain, host: &str) {
         let f = frame(len, 60 + seq as u32);
         raw.send_to(&lay.build(0x0102_0304, 0x9999_aaaa, &f), &addr)
             .unwrap();
-        assert_eq!(recv(&acc), f, "{len} bytes in");
+        assert_eq!(recv_datagram(&acc), f, "{len} bytes in");
     }
     // The netdev sees its own datagrams too (same address): they carry
     // its tx session and are dropped.

@@ -40,9 +40,7 @@ struct Pair {
 /// QEMU's access point: a dgram netdev on hub `hub` towards a new UDP
 /// socket of the test.
 fn qemu_access(hub: u32, id: &str) -> (Vec<String>, UdpSocket, u16) {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let tport = sock.local_addr().unwrap().port();
+    let (sock, tport) = udp_peer("127.0.0.1");
     let qport = free_udp_port();
     let args = vec![
         "-netdev".to_owned(),
@@ -124,7 +122,7 @@ impl Pair {
         for (i, &len) in SIZES.iter().enumerate() {
             let f = frame(len, i as u32);
             if len > qemu_rx_max {
-                self.from_qemu(what, len, i);
+                self.qemu_to_ours(what, len, i);
                 continue;
             }
             write_frame(&mut self.o_conn, &f);
@@ -136,11 +134,11 @@ impl Pair {
                 )
             });
             assert_eq!(&buf[..n], f.as_slice(), "{what}: {len} bytes ours -> QEMU");
-            self.from_qemu(what, len, i);
+            self.qemu_to_ours(what, len, i);
         }
     }
 
-    fn from_qemu(&mut self, what: &str, len: usize, i: usize) {
+    fn qemu_to_ours(&mut self, what: &str, len: usize, i: usize) {
         let f = frame(len, 100 + i as u32);
         self.q_sock.send_to(&f, ("127.0.0.1", self.q_port)).unwrap();
         let got = read_frame(&mut self.o_conn);
@@ -204,7 +202,10 @@ fn our_stream_over_unix_and_qemus() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.sock");
     let Some(mut pair) = Pair::new(
-        format!("stream,id=x,server=on,addr.type=unix,addr.path={}", path.display()),
+        format!(
+            "stream,id=x,server=on,addr.type=unix,addr.path={}",
+            path.display()
+        ),
         json!({"type": "stream", "id": "x", "reconnect": 1,
                "addr": {"type": "unix", "path": path.to_str().unwrap()}}),
         false,
@@ -309,7 +310,12 @@ fn our_hub_joins_two_qemu_netdevs() {
         return;
     }
     let ours = Running::new();
-    let (oa, ob, qa, qb) = (free_udp_port(), free_udp_port(), free_udp_port(), free_udp_port());
+    let (oa, ob, qa, qb) = (
+        free_udp_port(),
+        free_udp_port(),
+        free_udp_port(),
+        free_udp_port(),
+    );
     for (id, local, remote) in [("a", oa, qa), ("b", ob, qb)] {
         ours.ok(
             "netdev_add",

@@ -14,20 +14,6 @@ use support::*;
 
 const SIZES: [usize; 4] = [60, 1514, 9000, 65_000];
 
-fn test_udp() -> (UdpSocket, u16) {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let port = s.local_addr().unwrap().port();
-    (s, port)
-}
-
-fn recv(s: &UdpSocket) -> Vec<u8> {
-    let mut buf = vec![0u8; 70_000];
-    let n = s.recv(&mut buf).expect("a datagram");
-    buf.truncate(n);
-    buf
-}
-
 fn add(r: &Running, id: &str, opts: Value, hub: i32) {
     let mut args = opts;
     args["type"] = json!("socket");
@@ -88,8 +74,8 @@ fn listen_and_connect_carry_frames() {
 #[test]
 fn udp_with_localaddr_carries_frames() {
     let r = Running::new();
-    let (ta, pta) = test_udp();
-    let (tb, ptb) = test_udp();
+    let (ta, pta) = udp_peer("127.0.0.1");
+    let (tb, ptb) = udp_peer("127.0.0.1");
     let (pa, pb) = (free_udp_port(), free_udp_port());
     add(
         &r,
@@ -116,7 +102,7 @@ fn udp_with_localaddr_carries_frames() {
         assert_eq!(from.port(), pb);
         let f = frame(len, 100 + seq as u32);
         tb.send_to(&f, ("127.0.0.1", pb)).unwrap();
-        assert_eq!(recv(&ta), f, "b -> a, {len} bytes");
+        assert_eq!(recv_datagram(&ta), f, "b -> a, {len} bytes");
     }
 }
 
@@ -127,7 +113,7 @@ fn mcast_joins_the_group() {
     let r = Running::new();
     let group = Ipv4Addr::new(239, 255, 42, 99);
     let port = free_udp_port();
-    let (acc, pacc) = test_udp();
+    let (acc, pacc) = udp_peer("127.0.0.1");
     let pu = free_udp_port();
     add(
         &r,
@@ -158,12 +144,20 @@ fn mcast_joins_the_group() {
     for (seq, len) in [60usize, 1514, 9000].into_iter().enumerate() {
         let f = frame(len, seq as u32);
         acc.send_to(&f, ("127.0.0.1", pu)).unwrap();
-        assert_eq!(recv(&plain), f, "netdev -> group, {len} bytes");
-        assert_eq!(recv(&acc), f, "the netdev hears itself, {len} bytes");
+        assert_eq!(recv_datagram(&plain), f, "netdev -> group, {len} bytes");
+        assert_eq!(
+            recv_datagram(&acc),
+            f,
+            "the netdev hears itself, {len} bytes"
+        );
         let f = frame(len, 50 + seq as u32);
         plain.send_to(&f, (group, port)).unwrap();
-        assert_eq!(recv(&acc), f, "group -> netdev, {len} bytes");
-        assert_eq!(recv(&plain), f, "the member hears itself, {len} bytes");
+        assert_eq!(recv_datagram(&acc), f, "group -> netdev, {len} bytes");
+        assert_eq!(
+            recv_datagram(&plain),
+            f,
+            "the member hears itself, {len} bytes"
+        );
     }
 }
 

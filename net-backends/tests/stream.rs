@@ -42,7 +42,10 @@ fn frames_cross_a_hub_between_two_stream_servers() {
         Some(json!({"netdev-id": "s1",
                     "addr": {"type": "inet", "host": "127.0.0.1", "port": port, "ipv4": true}}))
     );
-    for (seq, len) in [60usize, 1514, 9000, 65_000, 69_632].into_iter().enumerate() {
+    for (seq, len) in [60usize, 1514, 9000, 65_000, 69_632]
+        .into_iter()
+        .enumerate()
+    {
         let f = frame(len, seq as u32);
         write_frame(&mut a, &f);
         assert_eq!(read_frame(&mut b), f, "a -> b, {len} bytes");
@@ -64,7 +67,10 @@ fn a_server_serves_one_client_at_a_time() {
             json!({"type": "stream", "id": id, "server": true,
                    "addr": {"type": "inet", "host": "127.0.0.1", "port": port.to_string()}}),
         );
-        r.ok("netdev_add", json!({"type": "hubport", "id": format!("h{id}"), "hubid": 0, "netdev": id}));
+        r.ok(
+            "netdev_add",
+            json!({"type": "hubport", "id": format!("h{id}"), "hubid": 0, "netdev": id}),
+        );
     }
     let mut out = connect(p2);
     let mut first = connect(p1);
@@ -74,9 +80,13 @@ fn a_server_serves_one_client_at_a_time() {
     write_frame(&mut first, &frame(100, 1));
     assert_eq!(read_frame(&mut out), frame(100, 1));
     // The second client's frame is only read once the first is gone.
-    out.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    out.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     let mut probe = [0u8; 1];
-    assert!(std::io::Read::read(&mut out, &mut probe).is_err(), "second client served too early");
+    assert!(
+        std::io::Read::read(&mut out, &mut probe).is_err(),
+        "second client served too early"
+    );
     out.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     drop(first);
     assert_eq!(read_frame(&mut out), frame(100, 2));
@@ -99,7 +109,11 @@ fn an_oversized_length_drops_the_connection() {
     c.write_all(&(69_633u32).to_be_bytes()).unwrap();
     r.wait_events("NETDEV_STREAM_DISCONNECTED", 1);
     let mut buf = [0u8; 1];
-    assert_eq!(std::io::Read::read(&mut c, &mut buf).unwrap_or(0), 0, "connection closed");
+    assert_eq!(
+        std::io::Read::read(&mut c, &mut buf).unwrap_or(0),
+        0,
+        "connection closed"
+    );
     let _c2 = connect(p);
     r.wait_events("NETDEV_STREAM_CONNECTED", 2);
 }
@@ -136,7 +150,9 @@ fn errors_are_clear() {
                "addr": {"type": "inet", "host": "127.0.0.1", "port": p.to_string()}}),
     );
     let want = format!("error: Failed to connect to '127.0.0.1:{p}': Connection refused");
-    wait_until(&want, || r.with(|s| s.driver_info("c")).as_deref() == Some(want.as_str()));
+    wait_until(&want, || {
+        r.with(|s| s.driver_info("c")).as_deref() == Some(want.as_str())
+    });
     assert_eq!(
         r.err(
             "netdev_add",

@@ -46,25 +46,13 @@ pub fn inherited_socket(param: &str, ty: Type) -> Result<Socket, Error> {
             )))
         }
     };
-    let mut so_type: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: reads an int option into a live int.
-    let r = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_TYPE,
-            (&mut so_type as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::ENOTSOCK) {
+    let so_type = match socket_type(fd) {
+        Ok(t) => t,
+        Err(e) if e.raw_os_error() == Some(libc::ENOTSOCK) => {
             return Err(Error::generic(format!("fd={fd} is not a socket")));
         }
-        return Err(errno_text(&format!("fd={fd}"), &e));
-    }
+        Err(e) => return Err(errno_text(&format!("fd={fd}"), &e)),
+    };
     let want = libc::c_int::from(ty);
     if so_type != want {
         let (got, wanted) = (type_name(so_type), type_name(want));
@@ -79,6 +67,27 @@ pub fn inherited_socket(param: &str, ty: Type) -> Result<Socket, Error> {
     s.set_nonblocking(true)
         .map_err(|e| errno_text(&format!("fd={fd}"), &e))?;
     Ok(s)
+}
+
+/// A descriptor's socket type (`SO_TYPE`): `SOCK_STREAM`, `SOCK_DGRAM`...
+pub(crate) fn socket_type(fd: RawFd) -> io::Result<libc::c_int> {
+    let mut so_type: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: reads an int option into a live int; a bad descriptor is
+    // an error return.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&mut so_type as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(so_type)
 }
 
 fn type_name(t: libc::c_int) -> &'static str {
@@ -249,7 +258,9 @@ pub fn resolve(addr: &SocketAddress, passive: bool, driver: &str) -> Result<Targ
     match &addr.r#type {
         SocketAddressBranch::Inet(i) => {
             let list = inet_resolve(i, passive)?;
-            Ok(Target::Addrs(list.into_iter().map(SockAddr::from).collect()))
+            Ok(Target::Addrs(
+                list.into_iter().map(SockAddr::from).collect(),
+            ))
         }
         SocketAddressBranch::Unix(u) => Ok(Target::Addrs(vec![unix_sockaddr(u)?])),
         SocketAddressBranch::Fd(f) => Ok(Target::Fd(f.str.clone())),

@@ -137,21 +137,9 @@ fn open_fd(id: &str, param: &str) -> Result<Box<dyn Receiver>, Error> {
             &e,
         ));
     }
-    let mut so_type: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: reads an int option into a live int.
-    let r = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_TYPE,
-            (&mut so_type as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if r < 0 {
+    let Ok(so_type) = super::addr::socket_type(fd) else {
         return Err(Error::generic("can't get socket option SO_TYPE"));
-    }
+    };
     match so_type {
         libc::SOCK_STREAM => {
             let s = Stream::client(id, &fd_address(fd), 0)?;

@@ -227,7 +227,10 @@ impl Stream {
                     None => {
                         self.stats.connect_failures += 1;
                         let e = last.unwrap_or_else(|| std::io::ErrorKind::NotFound.into());
-                        return Err(errno_text(&format!("Failed to connect to '{describe}'"), &e));
+                        return Err(errno_text(
+                            &format!("Failed to connect to '{describe}'"),
+                            &e,
+                        ));
                     }
                 }
             }

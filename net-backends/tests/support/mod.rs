@@ -169,3 +169,44 @@ pub fn frame(len: usize, seq: u32) -> Vec<u8> {
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
+
+/// A UDP socket of the test on `host`, port chosen by the kernel, with a
+/// 10 s read timeout; and its port.
+pub fn udp_peer(host: &str) -> (UdpSocket, u16) {
+    let s = UdpSocket::bind((host, 0)).unwrap();
+    grow_rcvbuf(&s);
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let port = s.local_addr().unwrap().port();
+    (s, port)
+}
+
+/// The next datagram on `s`, whole.
+pub fn recv_datagram(s: &UdpSocket) -> Vec<u8> {
+    let mut buf = vec![0u8; 70_000];
+    let n = s.recv(&mut buf).expect("a datagram");
+    buf.truncate(n);
+    buf
+}
+
+/// Gives a test socket an 8 MiB receive buffer (`SO_RCVBUFFORCE` as
+/// root, else as much as `SO_RCVBUF` allows), so a test that reads a
+/// burst after sending it does not lose datagrams to its own buffer when
+/// the machine is busy.
+pub fn grow_rcvbuf(s: &impl std::os::fd::AsRawFd) {
+    let size: libc::c_int = 8 << 20;
+    for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+        // SAFETY: sets an int option from a live int.
+        let r = unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r == 0 {
+            return;
+        }
+    }
+}
