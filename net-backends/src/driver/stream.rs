@@ -378,13 +378,19 @@ impl Stream {
             return;
         }
         let Some(conn) = &self.conn else { return };
+        // A full framer refuses frames two ways: `receive` answers busy
+        // (`refused`), or `can_receive` says no and the frames wait in
+        // the hub's queue without ever reaching `receive`. Either way,
+        // once there is room the waiting frames must be flushed, or the
+        // sender they hold back never resumes.
+        let was_full = self.framer.full();
         match self.framer.write_to(conn) {
             Ok(done) => {
                 if done == self.write_wait {
                     self.write_wait = !done;
                     self.update_interest();
                 }
-                if !self.framer.full() && self.refused {
+                if !self.framer.full() && (self.refused || was_full) {
                     self.refused = false;
                     cx.flush_queue();
                 }
