@@ -7,7 +7,7 @@
 //! anything is kept of it), and the writer batches every frame of a turn
 //! into one `send`.
 
-use std::io::{self, Read};
+use std::io;
 
 use socket2::Socket;
 
@@ -40,17 +40,25 @@ pub enum FramingError {
     Oversized(u32),
 }
 
-/// The reading half: bytes in, whole frames out.
+/// The reading half: bytes in, whole frames out. The bytes are read
+/// straight into the turn's [`FrameBatch`] and the frames marked where
+/// they lie, so a frame is copied once on its way in (by the kernel);
+/// only a partial frame left at the end of a turn waits here, in a
+/// buffer sized once for the largest frame.
 pub struct Deframer {
-    buf: Box<[u8]>,
-    start: usize,
-    end: usize,
+    tail: Vec<u8>,
+}
+
+/// Where parsing stands in the batch during one turn.
+#[derive(Debug, Clone, Copy)]
+pub struct Cursor {
+    at: usize,
 }
 
 impl std::fmt::Debug for Deframer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Deframer")
-            .field("pending", &(self.end - self.start))
+            .field("pending", &self.tail.len())
             .finish()
     }
 }
@@ -62,66 +70,53 @@ impl Default for Deframer {
 }
 
 impl Deframer {
-    /// An empty reader with its [`RX_BUFFER`] allocated once.
+    /// An empty reader.
     pub fn new() -> Self {
         Deframer {
-            buf: vec![0u8; RX_BUFFER].into_boxed_slice(),
-            start: 0,
-            end: 0,
+            tail: Vec::with_capacity(NET_BUFSIZE + 4),
         }
     }
 
     /// Forgets a partial frame (a new connection starts clean).
     pub fn reset(&mut self) {
-        self.start = 0;
-        self.end = 0;
+        self.tail.clear();
     }
 
-    /// Bytes of an incomplete frame held.
+    /// Bytes of an incomplete frame held between turns.
     pub fn pending(&self) -> usize {
-        self.end - self.start
+        self.tail.len()
     }
 
-    /// Reads what the socket has (one `recv`).
-    pub fn read_from(&mut self, sock: &Socket) -> io::Result<ReadOutcome> {
-        if self.start > 0 && self.buf.len() - self.end < NET_BUFSIZE + 4 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        let mut s = sock;
-        match s.read(&mut self.buf[self.end..]) {
+    /// Starts a turn: the partial frame kept from the last one goes in
+    /// front of what will be read.
+    pub fn begin(&mut self, out: &mut FrameBatch) -> Cursor {
+        let at = out.raw().len();
+        out.extend_raw(&self.tail);
+        self.tail.clear();
+        Cursor { at }
+    }
+
+    /// Reads what the socket has (one `recv` of up to [`RX_BUFFER`]).
+    pub fn read_from(&mut self, sock: &Socket, out: &mut FrameBatch) -> io::Result<ReadOutcome> {
+        match out.recv_raw(sock, RX_BUFFER) {
             Ok(0) => Ok(ReadOutcome::Closed),
-            Ok(n) => {
-                self.end += n;
-                Ok(ReadOutcome::Data)
-            }
+            Ok(_) => Ok(ReadOutcome::Data),
             Err(e) if super::would_block(&e) => Ok(ReadOutcome::WouldBlock),
             Err(e) => Err(e),
         }
     }
 
-    /// Feeds bytes from elsewhere (tests, a peer in memory); returns how
-    /// many were taken (less than given when the buffer is full: parse
-    /// and feed the rest).
-    pub fn feed(&mut self, bytes: &[u8]) -> usize {
-        if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        let n = bytes.len().min(self.buf.len() - self.end);
-        self.buf[self.end..self.end + n].copy_from_slice(&bytes[..n]);
-        self.end += n;
-        n
-    }
-
-    /// Moves every complete frame into `out`. An oversized length is an
-    /// error: the connection must go (QEMU drops it too).
-    pub fn frames(&mut self, out: &mut FrameBatch) -> Result<usize, FramingError> {
+    /// Marks every complete frame read so far. An oversized length is an
+    /// error: the connection must go (QEMU drops it too), and nothing was
+    /// allocated for it.
+    pub fn frames(
+        &mut self,
+        out: &mut FrameBatch,
+        cur: &mut Cursor,
+    ) -> Result<usize, FramingError> {
         let mut n = 0;
         loop {
-            let avail = &self.buf[self.start..self.end];
+            let avail = &out.raw()[cur.at..];
             if avail.len() < 4 {
                 break;
             }
@@ -133,15 +128,32 @@ impl Deframer {
             if avail.len() < total {
                 break;
             }
-            out.push(&avail[4..total]);
-            self.start += total;
+            out.mark(cur.at + 4, len as usize);
+            cur.at += total;
             n += 1;
         }
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        }
         Ok(n)
+    }
+
+    /// Ends a turn: a partial frame at the end moves out of the batch,
+    /// to go in front of the next turn's bytes.
+    pub fn end(&mut self, out: &mut FrameBatch, cur: Cursor) {
+        self.tail.extend_from_slice(&out.raw()[cur.at..]);
+        out.truncate_raw(cur.at);
+    }
+
+    /// Feeds bytes from elsewhere (tests, a peer in memory): marks the
+    /// complete frames in `out` and keeps a partial one.
+    pub fn feed(&mut self, bytes: &[u8], out: &mut FrameBatch) -> Result<usize, FramingError> {
+        let mut cur = self.begin(out);
+        out.extend_raw(bytes);
+        let r = self.frames(out, &mut cur);
+        if r.is_ok() {
+            self.end(out, cur);
+        } else {
+            out.truncate_raw(cur.at);
+        }
+        r
     }
 }
 
@@ -222,8 +234,7 @@ mod tests {
             let mut d = Deframer::new();
             let mut out = FrameBatch::default();
             for piece in wire.chunks(chunk) {
-                assert_eq!(d.feed(piece), piece.len());
-                d.frames(&mut out).unwrap();
+                d.feed(piece, &mut out).unwrap();
             }
             let got: Vec<&[u8]> = out.iter().collect();
             assert_eq!(got.len(), frames.len(), "chunk {chunk}");
@@ -238,18 +249,21 @@ mod tests {
     fn an_oversized_length_is_refused_before_its_bytes_arrive() {
         let mut d = Deframer::new();
         let mut out = FrameBatch::default();
-        d.feed(&((NET_BUFSIZE as u32) + 1).to_be_bytes());
         assert_eq!(
-            d.frames(&mut out),
+            d.feed(&((NET_BUFSIZE as u32) + 1).to_be_bytes(), &mut out),
             Err(FramingError::Oversized(NET_BUFSIZE as u32 + 1))
         );
         let mut d = Deframer::new();
-        d.feed(&(NET_BUFSIZE as u32).to_be_bytes());
-        assert_eq!(d.frames(&mut out), Ok(0), "the largest frame is fine");
+        assert_eq!(
+            d.feed(&(NET_BUFSIZE as u32).to_be_bytes(), &mut out),
+            Ok(0),
+            "the largest frame is fine"
+        );
+        assert_eq!(d.pending(), 4);
     }
 
     #[test]
-    fn the_largest_frame_fits_after_any_partial_prefix() {
+    fn the_largest_frames_pass_in_any_pieces() {
         let mut d = Deframer::new();
         let mut out = FrameBatch::default();
         let big = vec![7u8; NET_BUFSIZE];
@@ -258,11 +272,10 @@ mod tests {
             wire.extend_from_slice(&(big.len() as u32).to_be_bytes());
             wire.extend_from_slice(&big);
         }
-        let mut fed = 0;
-        while fed < wire.len() {
-            fed += d.feed(&wire[fed..(fed + 10_001).min(wire.len())]);
-            d.frames(&mut out).unwrap();
+        for piece in wire.chunks(10_001) {
+            d.feed(piece, &mut out).unwrap();
         }
         assert_eq!(out.len(), 5);
+        assert!(out.iter().all(|f| f == big.as_slice()));
     }
 }

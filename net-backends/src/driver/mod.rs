@@ -157,6 +157,41 @@ impl FrameBatch {
         self.buf.truncate(start);
     }
 
+    /// Reads up to `max` bytes from `sock` onto the end of the batch's
+    /// bytes, without making them a frame yet: a stream driver then
+    /// marks the frames inside them ([`FrameBatch::mark`]), so what it
+    /// read is never copied again. Nothing is zeroed first.
+    pub fn recv_raw(&mut self, sock: &socket2::Socket, max: usize) -> io::Result<usize> {
+        self.buf.reserve(max);
+        let len = self.buf.len();
+        let spare = &mut self.buf.spare_capacity_mut()[..max];
+        let n = sock.recv(spare)?;
+        // SAFETY: `recv` initialised the first `n` bytes of the spare
+        // capacity (it never reports more than it was given).
+        unsafe { self.buf.set_len(len + n.min(max)) };
+        Ok(n)
+    }
+
+    /// Appends raw bytes that are not a frame (yet).
+    pub fn extend_raw(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The batch's bytes, frames and raw bytes alike.
+    pub fn raw(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Makes `len` bytes at `start` of the raw bytes a frame.
+    pub fn mark(&mut self, start: usize, len: usize) {
+        self.spans.push((start, len));
+    }
+
+    /// Drops raw bytes from `len` on (a partial frame moved elsewhere).
+    pub fn truncate_raw(&mut self, len: usize) {
+        self.buf.truncate(len);
+    }
+
     /// Frames in the batch.
     pub fn len(&self) -> usize {
         self.spans.len()

@@ -353,24 +353,29 @@ impl Stream {
     }
 
     fn read(&mut self, cx: &mut Cx<'_>) {
+        let mut cur = self.deframer.begin(cx.frames());
         for _ in 0..READS_PER_TURN {
-            let Some(conn) = &self.conn else { return };
-            match self.deframer.read_from(conn) {
-                Ok(ReadOutcome::Data) => {}
-                Ok(ReadOutcome::WouldBlock) => return,
-                Ok(ReadOutcome::Closed) | Err(_) => {
-                    // Frames completed before the hang-up still go out.
-                    let _ = self.deframer.frames(cx.frames());
-                    self.disconnect(cx, true);
-                    return;
-                }
-            }
-            if self.deframer.frames(cx.frames()).is_err() {
+            let Some(conn) = &self.conn else { break };
+            let outcome = self.deframer.read_from(conn, cx.frames());
+            // Frames completed before a hang-up still go out.
+            if self.deframer.frames(cx.frames(), &mut cur).is_err() {
+                // The bytes after the last whole frame are not frames;
+                // the loop clears the batch's raw bytes after sending.
                 self.stats.oversized += 1;
                 self.disconnect(cx, true);
                 return;
             }
+            match outcome {
+                Ok(ReadOutcome::Data) => {}
+                Ok(ReadOutcome::WouldBlock) => break,
+                Ok(ReadOutcome::Closed) | Err(_) => {
+                    self.deframer.end(cx.frames(), cur);
+                    self.disconnect(cx, true);
+                    return;
+                }
+            }
         }
+        self.deframer.end(cx.frames(), cur);
     }
 
     fn write(&mut self, cx: &mut Cx<'_>) {

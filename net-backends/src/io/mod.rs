@@ -11,6 +11,6 @@
 mod poller;
 mod runner;
 
-pub use poller::{Events, Interest, Poller, Ready};
 pub(crate) use poller::WAKE_TOKEN;
+pub use poller::{Events, Interest, Poller, Ready};
 pub use runner::{IoLoop, LoopHandle};

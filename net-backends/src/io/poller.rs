@@ -184,9 +184,8 @@ impl Poller {
         };
         let cap = libc::c_int::try_from(events.buf.len()).unwrap_or(libc::c_int::MAX);
         // SAFETY: the buffer holds `cap` events.
-        let n = unsafe {
-            libc::epoll_wait(self.epoll.as_raw_fd(), events.buf.as_mut_ptr(), cap, ms)
-        };
+        let n =
+            unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), events.buf.as_mut_ptr(), cap, ms) };
         if n < 0 {
             events.len = 0;
             let e = io::Error::last_os_error();
