@@ -112,7 +112,10 @@ impl Qemu {
         io::BufReader::new(stream)
             .read_line(&mut greeting)
             .unwrap_or_else(|e| panic!("no QMP greeting from QEMU ({e}): {}", self.stderr()));
-        assert!(greeting.contains("\"QMP\""), "not a QMP greeting: {greeting}");
+        assert!(
+            greeting.contains("\"QMP\""),
+            "not a QMP greeting: {greeting}"
+        );
     }
 
     /// The QMP socket.
