@@ -52,11 +52,7 @@ fn reset(s: TcpStream) {
 fn peers_resetting_mid_frame_leave_nothing_behind() {
     let _serial = serial();
     let r = Running::new();
-    let (p1, p2) = (free_tcp_port(), free_tcp_port());
-    stream_server(&r, "s1", p1);
-    stream_server(&r, "s2", p2);
-    hubport(&r, "h1", "s1");
-    hubport(&r, "h2", "s2");
+    let (p1, p2) = stream_pair_on_hub(&r);
     let mut out = connect(p2);
     r.wait_events("NETDEV_STREAM_CONNECTED", 1);
     let fds = open_fds();
@@ -108,11 +104,7 @@ fn peers_resetting_mid_frame_leave_nothing_behind() {
 fn every_frame_is_accounted_for() {
     let _serial = serial();
     let r = Running::new();
-    let (p1, p2) = (free_tcp_port(), free_tcp_port());
-    stream_server(&r, "s1", p1);
-    stream_server(&r, "s2", p2);
-    hubport(&r, "h1", "s1");
-    hubport(&r, "h2", "s2");
+    let (p1, _) = stream_pair_on_hub(&r);
     let mut c = connect(p1);
     r.wait_events("NETDEV_STREAM_CONNECTED", 1);
     const N: u64 = 5000;
@@ -156,11 +148,7 @@ fn netdev_del_under_traffic() {
     let r = Running::new();
     let baseline = open_fds();
     for round in 0..20 {
-        let (p1, p2) = (free_tcp_port(), free_tcp_port());
-        stream_server(&r, "s1", p1);
-        stream_server(&r, "s2", p2);
-        hubport(&r, "h1", "s1");
-        hubport(&r, "h2", "s2");
+        let (p1, p2) = stream_pair_on_hub(&r);
         let stop = Arc::new(AtomicBool::new(false));
         let mut reader = connect(p2);
         let mut writer = connect(p1);
@@ -211,11 +199,7 @@ fn netdev_del_under_traffic() {
     }
     // Everything closed; a fresh pair still carries frames.
     assert_eq!(open_fds(), baseline, "descriptors leaked");
-    let (p1, p2) = (free_tcp_port(), free_tcp_port());
-    stream_server(&r, "s1", p1);
-    stream_server(&r, "s2", p2);
-    hubport(&r, "h1", "s1");
-    hubport(&r, "h2", "s2");
+    let (p1, p2) = stream_pair_on_hub(&r);
     let mut a = connect(p1);
     let mut b = connect(p2);
     r.wait_events("NETDEV_STREAM_CONNECTED", 42);

@@ -15,18 +15,7 @@ use support::*;
 #[test]
 fn frames_cross_a_hub_between_two_stream_servers() {
     let r = Running::new();
-    let (p1, p2) = (free_tcp_port(), free_tcp_port());
-    for (id, port) in [("s1", p1), ("s2", p2)] {
-        r.ok(
-            "netdev_add",
-            json!({"type": "stream", "id": id, "server": true,
-                   "addr": {"type": "inet", "host": "127.0.0.1", "port": port.to_string()}}),
-        );
-        r.ok(
-            "netdev_add",
-            json!({"type": "hubport", "id": format!("h{id}"), "hubid": 0, "netdev": id}),
-        );
-    }
+    let (p1, p2) = stream_pair_on_hub(&r);
     let mut a = connect(p1);
     r.wait_events("NETDEV_STREAM_CONNECTED", 1);
     let mut b = connect(p2);
@@ -60,18 +49,7 @@ fn frames_cross_a_hub_between_two_stream_servers() {
 #[test]
 fn a_server_serves_one_client_at_a_time() {
     let r = Running::new();
-    let (p1, p2) = (free_tcp_port(), free_tcp_port());
-    for (id, port) in [("s1", p1), ("s2", p2)] {
-        r.ok(
-            "netdev_add",
-            json!({"type": "stream", "id": id, "server": true,
-                   "addr": {"type": "inet", "host": "127.0.0.1", "port": port.to_string()}}),
-        );
-        r.ok(
-            "netdev_add",
-            json!({"type": "hubport", "id": format!("h{id}"), "hubid": 0, "netdev": id}),
-        );
-    }
+    let (p1, p2) = stream_pair_on_hub(&r);
     let mut out = connect(p2);
     let mut first = connect(p1);
     r.wait_events("NETDEV_STREAM_CONNECTED", 2);
@@ -181,18 +159,7 @@ fn errors_are_clear() {
 #[test]
 fn a_full_output_holds_the_sender_back_without_stalling() {
     let r = Running::new();
-    let (p1, p2) = (free_tcp_port(), free_tcp_port());
-    for (id, port) in [("s1", p1), ("s2", p2)] {
-        r.ok(
-            "netdev_add",
-            json!({"type": "stream", "id": id, "server": true,
-                   "addr": {"type": "inet", "host": "127.0.0.1", "port": port.to_string()}}),
-        );
-        r.ok(
-            "netdev_add",
-            json!({"type": "hubport", "id": format!("h{id}"), "hubid": 0, "netdev": id}),
-        );
-    }
+    let (p1, p2) = stream_pair_on_hub(&r);
     let mut a = connect(p1);
     let mut b = connect(p2);
     r.wait_events("NETDEV_STREAM_CONNECTED", 2);
@@ -218,7 +185,7 @@ fn a_full_output_holds_the_sender_back_without_stalling() {
     let _a = writer.join().unwrap();
     r.with(|s| {
         let net = s.network();
-        for name in ["s1", "s2", "hs1", "hs2"] {
+        for name in ["s1", "s2", "h1", "h2"] {
             let c = net.counters(net.lookup(name).unwrap()).unwrap();
             assert!(c.balanced(), "{name}: {c:?}");
             assert_eq!(c.dropped(), 0, "{name} dropped frames: {c:?}");

@@ -210,3 +210,22 @@ pub fn grow_rcvbuf(s: &impl std::os::fd::AsRawFd) {
         }
     }
 }
+
+/// Two stream servers `s1` and `s2` on free ports, joined by hub 0
+/// through hubports `h1` and `h2`; returns their ports.
+pub fn stream_pair_on_hub(r: &Running) -> (u16, u16) {
+    let (p1, p2) = (free_tcp_port(), free_tcp_port());
+    for (n, port) in [(1, p1), (2, p2)] {
+        r.ok(
+            "netdev_add",
+            serde_json::json!({"type": "stream", "id": format!("s{n}"), "server": true,
+                   "addr": {"type": "inet", "host": "127.0.0.1", "port": port.to_string()}}),
+        );
+        r.ok(
+            "netdev_add",
+            serde_json::json!({"type": "hubport", "id": format!("h{n}"), "hubid": 0,
+                               "netdev": format!("s{n}")}),
+        );
+    }
+    (p1, p2)
+}
