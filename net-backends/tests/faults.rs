@@ -208,17 +208,33 @@ fn netdev_del_under_traffic() {
 }
 
 /// 10,000 `netdev_add` / `netdev_del` cycles of socket netdevs (a stream
-/// server, a stream client of it, a hubport): the descriptor count is
-/// where it started.
+/// server every time; every tenth cycle also a stream client of it, a
+/// hubport, a dgram, an l2tpv3 and a legacy socket netdev): the
+/// descriptor count is where it started.
 #[test]
 fn ten_thousand_add_del_cycles() {
     let _serial = serial();
     let r = Running::new();
     let p = free_tcp_port();
+    let (u1, u2) = (free_udp_port(), free_udp_port());
+    let others = [
+        json!({"type": "dgram", "id": "d",
+               "local": {"type": "inet", "host": "127.0.0.1", "port": u1.to_string()},
+               "remote": {"type": "inet", "host": "127.0.0.1", "port": u2.to_string()}}),
+        json!({"type": "l2tpv3", "id": "l", "src": "127.0.0.1", "dst": "127.0.0.1",
+               "udp": true, "srcport": u1.to_string(), "dstport": u2.to_string(),
+               "txsession": 1}),
+        json!({"type": "socket", "id": "u", "udp": format!("127.0.0.1:{u2}"),
+               "localaddr": format!("127.0.0.1:{u1}")}),
+    ];
     let baseline = open_fds();
     for i in 0..10_000u32 {
         stream_server(&r, "s", p);
         if i % 10 == 0 {
+            for args in &others {
+                r.ok("netdev_add", args.clone());
+                r.ok("netdev_del", json!({"id": args["id"]}));
+            }
             r.ok(
                 "netdev_add",
                 json!({"type": "stream", "id": "c",
