@@ -74,6 +74,9 @@ fn not_built(driver: &str) -> Error {
     ))
 }
 
+/// Output passes per turn (see [`NetStack::flush_output`]).
+const FLUSH_PASSES: usize = 4;
+
 /// QEMU's network of netdevs and NICs with its QMP commands.
 pub struct NetStack {
     net: Network,
@@ -221,7 +224,7 @@ impl NetStack {
         let id = self.net.add_backend(name, driver)?;
         let reg = Registration::new(poller, id);
         let mut attached = Ok(());
-        self.drive(id, |d, cx| attached = d.attach(reg, cx));
+        let _ = self.drive(id, |d, cx| attached = d.attach(reg, cx));
         if let Err(e) = attached {
             let _ = self.net.remove(id);
             return Err(e);
@@ -248,10 +251,13 @@ impl NetStack {
     /// Calls a driver with a fresh context, then does what it asked:
     /// link state, events, sending the frames it read (pausing its input
     /// when one has to wait), flushing its queue.
-    fn drive(&mut self, id: ClientId, f: impl FnOnce(&mut dyn Driver, &mut Cx<'_>)) {
+    ///
+    /// Returns whether the driver's queue was flushed (frames may have
+    /// reached its output since).
+    fn drive(&mut self, id: ClientId, f: impl FnOnce(&mut dyn Driver, &mut Cx<'_>)) -> bool {
         let IoState { batch, events, .. } = &mut self.io;
         let Some(driver) = self.net.receiver_mut(id).and_then(|r| r.driver()) else {
-            return;
+            return false;
         };
         let mut cx = Cx::new(batch, events, Instant::now());
         f(driver, &mut cx);
@@ -277,6 +283,7 @@ impl NetStack {
         for e in self.io.events.drain(..) {
             self.net.push_event(e);
         }
+        flush
     }
 
     /// One turn of the I/O loop over the readiness in `events`: every
@@ -297,7 +304,7 @@ impl NetStack {
             let (index, gen24, sub) = Token::decode(token);
             // A descriptor of a client deleted this turn: ignore.
             if let Some(id) = self.net.client_by_token(index, gen24) {
-                self.drive(id, |d, cx| d.ready(sub, ready, cx));
+                let _ = self.drive(id, |d, cx| d.ready(sub, ready, cx));
             }
         }
         let now = Instant::now();
@@ -305,7 +312,7 @@ impl NetStack {
         while let Some(&id) = self.io.drivers.get(i) {
             let due = self.driver_deadline(id).is_some_and(|t| t <= now);
             if due {
-                self.drive(id, |d, cx| d.timer(cx));
+                let _ = self.drive(id, |d, cx| d.timer(cx));
             }
             i += 1;
         }
@@ -322,12 +329,24 @@ impl NetStack {
 
     /// Writes every driver's buffered output (the loop does at the end of
     /// each turn; call it after sending from a NIC without a loop).
+    ///
+    /// A driver that drains its output may ask for its queue to be
+    /// flushed, which hands it the frames that waited: those are written
+    /// in another pass, so they do not sit until the next wake-up. After
+    /// [`FLUSH_PASSES`] passes the loop is woken instead.
     pub fn flush_output(&mut self) {
-        let mut i = 0;
-        while let Some(&id) = self.io.drivers.get(i) {
-            self.drive(id, |d, cx| d.flush_output(cx));
-            i += 1;
+        for _ in 0..FLUSH_PASSES {
+            let mut refilled = false;
+            let mut i = 0;
+            while let Some(&id) = self.io.drivers.get(i) {
+                refilled |= self.drive(id, |d, cx| d.flush_output(cx));
+                i += 1;
+            }
+            if !refilled {
+                return;
+            }
         }
+        self.wake();
     }
 
     /// When driver `id` wants its timer.

@@ -23,14 +23,6 @@ fn serial() -> MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn stream_server(r: &Running, id: &str, port: u16) {
-    r.ok(
-        "netdev_add",
-        json!({"type": "stream", "id": id, "server": true,
-               "addr": {"type": "inet", "host": "127.0.0.1", "port": port.to_string()}}),
-    );
-}
-
 fn hubport(r: &Running, id: &str, netdev: &str) {
     r.ok(
         "netdev_add",
@@ -207,15 +199,18 @@ fn netdev_del_under_traffic() {
     assert_eq!(read_frame(&mut b), frame(9000, 1));
 }
 
-/// 10,000 `netdev_add` / `netdev_del` cycles of socket netdevs (a stream
-/// server every time; every tenth cycle also a stream client of it, a
+/// 10,000 `netdev_add` / `netdev_del` cycles of socket netdevs (a unix
+/// stream server every time (a path, so no TCP port lingers between
+/// cycles); every tenth cycle also a stream client of it, a
 /// hubport, a dgram, an l2tpv3 and a legacy socket netdev): the
 /// descriptor count is where it started.
 #[test]
 fn ten_thousand_add_del_cycles() {
     let _serial = serial();
     let r = Running::new();
-    let p = free_tcp_port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sock");
+    let unix = json!({"type": "unix", "path": path.to_str().unwrap()});
     let (u1, u2) = (free_udp_port(), free_udp_port());
     let others = [
         json!({"type": "dgram", "id": "d",
@@ -229,7 +224,10 @@ fn ten_thousand_add_del_cycles() {
     ];
     let baseline = open_fds();
     for i in 0..10_000u32 {
-        stream_server(&r, "s", p);
+        r.ok(
+            "netdev_add",
+            json!({"type": "stream", "id": "s", "server": true, "addr": unix}),
+        );
         if i % 10 == 0 {
             for args in &others {
                 r.ok("netdev_add", args.clone());
@@ -237,8 +235,7 @@ fn ten_thousand_add_del_cycles() {
             }
             r.ok(
                 "netdev_add",
-                json!({"type": "stream", "id": "c",
-                       "addr": {"type": "inet", "host": "127.0.0.1", "port": p.to_string()}}),
+                json!({"type": "stream", "id": "c", "addr": unix}),
             );
             hubport(&r, "h", "c");
             r.ok("netdev_del", json!({"id": "c"}));

@@ -94,6 +94,11 @@ fn an_oversized_length_drops_the_connection() {
     );
     let _c2 = connect(p);
     r.wait_events("NETDEV_STREAM_CONNECTED", 2);
+    let info = r.with(|s| s.driver_info("s")).unwrap();
+    assert!(
+        info.ends_with("(dropped for oversized frames: 1)"),
+        "{info}"
+    );
 }
 
 /// A client with `reconnect` comes back after the server restarts.

@@ -253,9 +253,6 @@ pub(crate) struct Datagram<E: Encap> {
     /// We answered [`Delivery::Busy`]: ask for our queue to be flushed
     /// once there is room.
     refused: bool,
-    /// A flush of our queue was asked for from `flush_output`: the frames
-    /// it brings must go out on the next turn, at once.
-    kick: Option<Instant>,
     /// The interest last given to the poller.
     interest: Interest,
     stats: Stats,
@@ -297,7 +294,6 @@ impl<E: Encap> Datagram<E> {
             dead: false,
             tx_wait: TxWait::No,
             refused: false,
-            kick: None,
             interest: Interest::READ,
             stats: Stats::default(),
         }
@@ -653,10 +649,10 @@ impl<E: Encap> Driver for Datagram<E> {
         if self.tx_wait != TxWait::No {
             return;
         }
-        if (!self.tx.is_empty() || self.refused) && self.flush(false, cx) {
-            // The frames this flush brings arrive after this call, past
-            // the turn's flush: send them on the next turn, at once.
-            self.kick = Some(cx.now());
+        // Frames a queue flush brings are written in the loop's next
+        // output pass (`NetStack::flush_output`).
+        if !self.tx.is_empty() || self.refused {
+            self.flush(false, cx);
         }
     }
 
@@ -665,7 +661,7 @@ impl<E: Encap> Driver for Datagram<E> {
             TxWait::Until(t) => Some(t),
             _ => None,
         };
-        [tx, self.rx_backoff, self.kick].into_iter().flatten().min()
+        [tx, self.rx_backoff].into_iter().flatten().min()
     }
 
     fn timer(&mut self, cx: &mut Cx<'_>) {
@@ -677,12 +673,6 @@ impl<E: Encap> Driver for Datagram<E> {
         if let TxWait::Until(t) = self.tx_wait {
             if t <= now {
                 self.tx_wait = TxWait::No;
-                self.flush(false, cx);
-            }
-        }
-        if self.kick.is_some_and(|t| t <= now) {
-            self.kick = None;
-            if self.tx_wait == TxWait::No && !self.tx.is_empty() {
                 self.flush(false, cx);
             }
         }

@@ -136,27 +136,6 @@ impl FrameBatch {
         self.spans.push((start, frame.len()));
     }
 
-    /// Room for one frame of at most `max` bytes, to read into directly;
-    /// [`FrameBatch::commit`] keeps the first `n` bytes of it.
-    pub fn slot(&mut self, max: usize) -> &mut [u8] {
-        let start = self.buf.len();
-        self.buf.resize(start + max, 0);
-        &mut self.buf[start..]
-    }
-
-    /// Keeps `n` bytes of the last [`FrameBatch::slot`] as a frame.
-    pub fn commit(&mut self, max: usize, n: usize) {
-        let start = self.buf.len() - max;
-        self.buf.truncate(start + n.min(max));
-        self.spans.push((start, n.min(max)));
-    }
-
-    /// Gives back the last [`FrameBatch::slot`] unused.
-    pub fn abandon(&mut self, max: usize) {
-        let start = self.buf.len() - max;
-        self.buf.truncate(start);
-    }
-
     /// Reads up to `max` bytes from `sock` onto the end of the batch's
     /// bytes, without making them a frame yet: a stream driver then
     /// marks the frames inside them ([`FrameBatch::mark`]), so what it

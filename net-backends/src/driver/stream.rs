@@ -52,17 +52,6 @@ enum Role {
     },
 }
 
-/// Counters a test or `info network` may want.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StreamStats {
-    /// Connections established (accepted or connected).
-    pub connections: u64,
-    /// Connections dropped for a length over the largest frame.
-    pub oversized: u64,
-    /// Connection attempts that failed.
-    pub connect_failures: u64,
-}
-
 /// A stream netdev: server or client.
 pub struct Stream {
     id: String,
@@ -75,10 +64,10 @@ pub struct Stream {
     reg: Option<Registration>,
     input_paused: bool,
     write_wait: bool,
-    refused: bool,
     retry_at: Option<Instant>,
     info: String,
-    stats: StreamStats,
+    /// Connections dropped for a length over the largest frame.
+    oversized: u64,
 }
 
 impl std::fmt::Debug for Stream {
@@ -104,10 +93,9 @@ impl Stream {
             reg: None,
             input_paused: false,
             write_wait: false,
-            refused: false,
             retry_at: None,
             info: "initializing".into(),
-            stats: StreamStats::default(),
+            oversized: 0,
         }
     }
 
@@ -151,20 +139,6 @@ impl Stream {
     pub fn quiet(mut self) -> Stream {
         self.events = false;
         self
-    }
-
-    /// The driver's counters.
-    pub fn stats(&self) -> &StreamStats {
-        &self.stats
-    }
-
-    /// The local address of a server's listening socket (its port when
-    /// `port=0` let the kernel choose).
-    pub fn listen_addr(&self) -> Option<SockAddr> {
-        match &self.role {
-            Role::Server { listener, .. } => listener.local_addr().ok(),
-            Role::Client { .. } => None,
-        }
     }
 
     fn interest(&self) -> Interest {
@@ -225,7 +199,6 @@ impl Stream {
                 match found {
                     Some(f) => f,
                     None => {
-                        self.stats.connect_failures += 1;
                         let e = last.unwrap_or_else(|| std::io::ErrorKind::NotFound.into());
                         return Err(errno_text(
                             &format!("Failed to connect to '{describe}'"),
@@ -259,7 +232,6 @@ impl Stream {
         self.write_wait = false;
         self.deframer.reset();
         self.framer.clear();
-        self.stats.connections += 1;
         self.update_interest();
         let Some(conn) = &self.conn else { return };
         let addr = match &self.role {
@@ -361,7 +333,7 @@ impl Stream {
             if self.deframer.frames(cx.frames(), &mut cur).is_err() {
                 // The bytes after the last whole frame are not frames;
                 // the loop clears the batch's raw bytes after sending.
-                self.stats.oversized += 1;
+                self.oversized += 1;
                 self.disconnect(cx, true);
                 return;
             }
@@ -383,11 +355,11 @@ impl Stream {
             return;
         }
         let Some(conn) = &self.conn else { return };
-        // A full framer refuses frames two ways: `receive` answers busy
-        // (`refused`), or `can_receive` says no and the frames wait in
-        // the hub's queue without ever reaching `receive`. Either way,
-        // once there is room the waiting frames must be flushed, or the
-        // sender they hold back never resumes.
+        // A full framer refuses frames two ways: `receive` answers busy,
+        // or `can_receive` says no and the frames wait in the hub's queue
+        // without ever reaching `receive`. Either way, once there is room
+        // the waiting frames must be flushed, or the sender they hold
+        // back never resumes.
         let was_full = self.framer.full();
         match self.framer.write_to(conn) {
             Ok(done) => {
@@ -395,8 +367,7 @@ impl Stream {
                     self.write_wait = !done;
                     self.update_interest();
                 }
-                if !self.framer.full() && (self.refused || was_full) {
-                    self.refused = false;
+                if was_full && !self.framer.full() {
                     cx.flush_queue();
                 }
             }
@@ -476,7 +447,6 @@ impl Receiver for Stream {
             return Delivery::Accepted;
         }
         if self.framer.full() {
-            self.refused = true;
             if !self.write_wait {
                 self.write_wait = true;
                 self.update_interest();
@@ -540,7 +510,6 @@ impl Driver for Stream {
                     None => Some(std::io::Error::from_raw_os_error(libc::ENOTCONN)),
                 };
                 if let Some(e) = error {
-                    self.stats.connect_failures += 1;
                     self.disconnect(cx, false);
                     if let Role::Client { describe, .. } = &self.role {
                         let text = errno_text(&format!("Failed to connect to '{describe}'"), &e);
@@ -592,6 +561,9 @@ impl Driver for Stream {
     }
 
     fn info(&self) -> String {
-        self.info.clone()
+        match self.oversized {
+            0 => self.info.clone(),
+            n => format!("{} (dropped for oversized frames: {n})", self.info),
+        }
     }
 }
