@@ -19,7 +19,7 @@ use net_backends::qapi::events::Event;
 use net_backends::qapi::{Netdev, NetdevBranch, NetdevHubPortOptions};
 use qapi_runtime::qmp::{BlockingClient, ClientOptions, Decoded};
 use serde_json::json;
-use support::{connect, frame, free_tcp_port, read_frame, wait_until, write_frame};
+use support::{connect, frame, free_port, read_frame, wait_until, write_frame};
 use tokio::net::UnixStream;
 
 const NETDEVD: &str = env!("CARGO_BIN_EXE_netdevd");
@@ -126,20 +126,6 @@ fn stream_server(id: &str, port: u16) -> String {
     format!("stream,id={id},server=on,addr.type=inet,addr.host=127.0.0.1,addr.port={port}")
 }
 
-/// Free TCP ports, all different.
-fn free_tcp_ports<const N: usize>() -> [u16; N] {
-    let mut ports = [0; N];
-    for i in 0..N {
-        ports[i] = loop {
-            let p = free_tcp_port();
-            if !ports[..i].contains(&p) {
-                break p;
-            }
-        };
-    }
-    ports
-}
-
 fn unix_address(path: &Path) -> String {
     format!("unix:{}", path.display())
 }
@@ -208,7 +194,7 @@ fn qmp_error<T: std::fmt::Debug>(result: Result<T, qapi_runtime::qmp::ClientErro
 fn stream_servers_joined_by_a_hub_served_over_qmp() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("qmp.sock");
-    let [p0, p1, p2] = free_tcp_ports();
+    let [p0, p1, p2] = [free_port(), free_port(), free_port()];
     let (s0, s1) = (stream_server("s0", p0), stream_server("s1", p1));
     let mut daemon = Daemon::start(&[
         "-netdev",
@@ -308,7 +294,7 @@ fn bad_options_exit_1_with_qemus_messages() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("qmp.sock");
     let qmp = unix_address(&socket);
-    let [p0, p1] = free_tcp_ports();
+    let [p0, p1] = [free_port(), free_port()];
     let (first, second) = (stream_server("a", p0), stream_server("a", p1));
     // The arguments, the option and text the message names, the message,
     // and whether QEMU 7.2 says the same (it reads keyval hubport with
@@ -480,7 +466,7 @@ fn sigterm_exits_0_and_removes_the_qmp_socket() {
 
 #[test]
 fn sigint_stops_a_daemon_without_qmp() {
-    let [port] = free_tcp_ports();
+    let port = free_port();
     let server = stream_server("s0", port);
     let mut daemon = Daemon::start(&["-netdev", &server]);
     // Ready once the stream server accepts.

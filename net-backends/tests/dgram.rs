@@ -65,7 +65,7 @@ fn udp_frames_cross_a_hub_both_ways() {
     let r = Running::new();
     let (ta, pta) = udp_peer("127.0.0.1");
     let (tb, ptb) = udp_peer("127.0.0.1");
-    let (pa, pb) = (free_udp_port(), free_udp_port());
+    let (pa, pb) = (free_port(), free_port());
     add_udp(&r, "a", pa, pta, 0);
     add_udp(&r, "b", pb, ptb, 0);
     assert_eq!(
@@ -193,7 +193,7 @@ fn a_slow_unix_peer_holds_frames_back_without_losing_them() {
     );
     hubport(&r, "u", 0);
     let (acc, pacc) = udp_peer("127.0.0.1");
-    let pa = free_udp_port();
+    let pa = free_port();
     add_udp(&r, "a", pa, pacc, 0);
     const N: u32 = 3000;
     for seq in 0..N {
@@ -235,7 +235,7 @@ fn a_slow_unix_peer_holds_frames_back_without_losing_them() {
 fn an_inherited_socket_carries_frames() {
     let r = Running::new();
     let (acc, pacc) = udp_peer("127.0.0.1");
-    let pa = free_udp_port();
+    let pa = free_port();
     add_udp(&r, "acc", pa, pacc, 0);
 
     // A socketpair: the netdev gets one end.
@@ -340,10 +340,10 @@ fn member(group: Ipv4Addr, port: u16) -> UdpSocket {
 fn multicast_group_members_hear_each_other() {
     let r = Running::new();
     let group = Ipv4Addr::new(239, 255, 42, 17);
-    let port = free_udp_port();
+    let port = free_port();
     let (s1, ps1) = udp_peer("127.0.0.1");
     let (s2, ps2) = udp_peer("127.0.0.1");
-    let (u1, u2) = (free_udp_port(), free_udp_port());
+    let (u1, u2) = (free_port(), free_port());
     for (id, hub, acc, local, remote) in [("m1", 1, "u1", u1, ps1), ("m2", 2, "u2", u2, ps2)] {
         r.ok(
             "netdev_add",
@@ -400,9 +400,9 @@ fn multicast_group_members_hear_each_other() {
 fn multicast_on_the_default_interface() {
     let r = Running::new();
     let group = Ipv4Addr::new(239, 255, 42, 18);
-    let port = free_udp_port();
+    let port = free_port();
     let (s1, ps1) = udp_peer("127.0.0.1");
-    let u1 = free_udp_port();
+    let u1 = free_port();
     r.ok(
         "netdev_add",
         json!({"type": "dgram", "id": "m", "remote": inet(&group.to_string(), port)}),
@@ -467,7 +467,7 @@ fn a_socket_shut_down_under_the_netdev() {
     let r = Running::new();
     let (ta, pta) = udp_peer("127.0.0.1");
     let (tb, ptb) = udp_peer("127.0.0.1");
-    let (pa, pb) = (free_udp_port(), free_udp_port());
+    let (pa, pb) = (free_port(), free_port());
     add_udp(&r, "a", pa, pta, 0);
     add_udp(&r, "b", pb, ptb, 0);
     let mut ours = Vec::new();
@@ -644,7 +644,7 @@ fn refused_combinations_answer_qemus_texts() {
     );
     // QEMU's inet_aton and C numbers: 127.1 and a hex port work.
     let (t, pt) = udp_peer("127.0.0.1");
-    let p = free_udp_port();
+    let p = free_port();
     r.ok(
         "netdev_add",
         json!({"type": "dgram", "id": "d",

@@ -211,7 +211,7 @@ fn ten_thousand_add_del_cycles() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.sock");
     let unix = json!({"type": "unix", "path": path.to_str().unwrap()});
-    let (u1, u2) = (free_udp_port(), free_udp_port());
+    let (u1, u2) = (free_port(), free_port());
     let others = [
         json!({"type": "dgram", "id": "d",
                "local": {"type": "inet", "host": "127.0.0.1", "port": u1.to_string()},

@@ -32,7 +32,7 @@ fn silent(s: &UdpSocket) {
 /// socket of the test; returns the socket and the netdev's port.
 fn access(r: &Running) -> (UdpSocket, u16) {
     let (s, ps) = udp_peer("127.0.0.1");
-    let p = free_udp_port();
+    let p = free_port();
     r.ok(
         "netdev_add",
         json!({"type": "dgram", "id": "acc",
@@ -147,7 +147,7 @@ fn udp_cookie32_counter_offset() {
     let r = Running::new();
     let (acc, pacc) = access(&r);
     let (peer, ppeer) = udp_peer("127.0.0.1");
-    let pl = free_udp_port();
+    let pl = free_port();
     add_l2tp(
         &r,
         json!({"src": "127.0.0.1", "dst": "127.0.0.1", "udp": true,
@@ -212,7 +212,7 @@ fn udp_cookie64_pincounter() {
     let r = Running::new();
     let (acc, pacc) = access(&r);
     let (peer, ppeer) = udp_peer("127.0.0.1");
-    let pl = free_udp_port();
+    let pl = free_port();
     let (tx, rx) = (0x0102_0304_0506_0708u64, 0x1112_1314_1516_1718u64);
     add_l2tp(
         &r,
@@ -260,10 +260,7 @@ fn udp_ipv6_plain_header() {
     peer.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let ppeer = peer.local_addr().unwrap().port();
-    let pl = {
-        let s = UdpSocket::bind("[::1]:0").unwrap();
-        s.local_addr().unwrap().port()
-    };
+    let pl = free_port();
     add_l2tp(
         &r,
         json!({"src": "::1", "dst": "::1", "udp": true, "ipv6": true,

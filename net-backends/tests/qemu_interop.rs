@@ -41,7 +41,7 @@ struct Pair {
 /// socket of the test.
 fn qemu_access(hub: u32, id: &str) -> (Vec<String>, UdpSocket, u16) {
     let (sock, tport) = udp_peer("127.0.0.1");
-    let qport = free_udp_port();
+    let qport = free_port();
     let args = vec![
         "-netdev".to_owned(),
         format!(
@@ -56,7 +56,7 @@ fn qemu_access(hub: u32, id: &str) -> (Vec<String>, UdpSocket, u16) {
 
 /// Our access point: a stream server on our hub 0.
 fn our_access(ours: &Running) -> TcpStream {
-    let p = free_tcp_port();
+    let p = free_port();
     ours.ok(
         "netdev_add",
         json!({"type": "stream", "id": "acc", "server": true,
@@ -168,7 +168,7 @@ fn warm_up(p: &mut Pair) {
 
 #[test]
 fn our_stream_client_and_qemus_stream_server() {
-    let p = free_tcp_port();
+    let p = free_port();
     let Some(mut pair) = Pair::new(
         format!("stream,id=x,server=on,addr.type=inet,addr.host=127.0.0.1,addr.port={p}"),
         // QEMU may open its QMP socket before it listens: retry.
@@ -184,7 +184,7 @@ fn our_stream_client_and_qemus_stream_server() {
 
 #[test]
 fn our_stream_server_and_qemus_stream_client() {
-    let p = free_tcp_port();
+    let p = free_port();
     let Some(mut pair) = Pair::new(
         format!("stream,id=x,server=off,addr.type=inet,addr.host=127.0.0.1,addr.port={p}"),
         json!({"type": "stream", "id": "x", "server": true,
@@ -218,7 +218,7 @@ fn our_stream_over_unix_and_qemus() {
 
 #[test]
 fn our_dgram_and_qemus() {
-    let (po, pq) = (free_udp_port(), free_udp_port());
+    let (po, pq) = (free_port(), free_port());
     let Some(mut pair) = Pair::new(
         format!(
             "dgram,id=x,local.type=inet,local.host=127.0.0.1,local.port={pq},\
@@ -236,7 +236,7 @@ fn our_dgram_and_qemus() {
 
 #[test]
 fn our_socket_connect_and_qemus_socket_listen() {
-    let p = free_tcp_port();
+    let p = free_port();
     let Some(mut pair) = Pair::new(
         format!("socket,id=x,listen=127.0.0.1:{p}"),
         json!({"type": "socket", "id": "x", "connect": format!("127.0.0.1:{p}")}),
@@ -250,7 +250,7 @@ fn our_socket_connect_and_qemus_socket_listen() {
 
 #[test]
 fn our_socket_listen_and_qemus_socket_connect() {
-    let p = free_tcp_port();
+    let p = free_port();
     let Some(mut pair) = Pair::new(
         format!("socket,id=x,connect=127.0.0.1:{p}"),
         json!({"type": "socket", "id": "x", "listen": format!("127.0.0.1:{p}")}),
@@ -264,7 +264,7 @@ fn our_socket_listen_and_qemus_socket_connect() {
 
 #[test]
 fn our_socket_udp_and_qemus() {
-    let (po, pq) = (free_udp_port(), free_udp_port());
+    let (po, pq) = (free_port(), free_port());
     let Some(mut pair) = Pair::new(
         format!("socket,id=x,udp=127.0.0.1:{po},localaddr=127.0.0.1:{pq}"),
         json!({"type": "socket", "id": "x", "udp": format!("127.0.0.1:{pq}"),
@@ -280,7 +280,7 @@ fn our_socket_udp_and_qemus() {
 /// cookies differ per direction, so a swapped field cannot pass.
 #[test]
 fn our_l2tpv3_and_qemus() {
-    let (po, pq) = (free_udp_port(), free_udp_port());
+    let (po, pq) = (free_port(), free_port());
     let Some(mut pair) = Pair::new(
         format!(
             "l2tpv3,id=x,src=127.0.0.1,dst=127.0.0.1,udp=on,srcport={pq},dstport={po},\
@@ -310,12 +310,7 @@ fn our_hub_joins_two_qemu_netdevs() {
         return;
     }
     let ours = Running::new();
-    let (oa, ob, qa, qb) = (
-        free_udp_port(),
-        free_udp_port(),
-        free_udp_port(),
-        free_udp_port(),
-    );
+    let (oa, ob, qa, qb) = (free_port(), free_port(), free_port(), free_port());
     for (id, local, remote) in [("a", oa, qa), ("b", ob, qb)] {
         ours.ok(
             "netdev_add",

@@ -39,7 +39,7 @@ fn link_up(r: &Running, id: &str) -> bool {
 #[test]
 fn listen_and_connect_carry_frames() {
     let r = Running::new();
-    let lport = free_tcp_port();
+    let lport = free_port();
     add(&r, "l", json!({"listen": format!("127.0.0.1:{lport}")}), 0);
     assert!(!link_up(&r, "l"), "down until a client connects");
     let test_listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -76,7 +76,7 @@ fn udp_with_localaddr_carries_frames() {
     let r = Running::new();
     let (ta, pta) = udp_peer("127.0.0.1");
     let (tb, ptb) = udp_peer("127.0.0.1");
-    let (pa, pb) = (free_udp_port(), free_udp_port());
+    let (pa, pb) = (free_port(), free_port());
     add(
         &r,
         "a",
@@ -112,9 +112,9 @@ fn udp_with_localaddr_carries_frames() {
 fn mcast_joins_the_group() {
     let r = Running::new();
     let group = Ipv4Addr::new(239, 255, 42, 99);
-    let port = free_udp_port();
+    let port = free_port();
     let (acc, pacc) = udp_peer("127.0.0.1");
-    let pu = free_udp_port();
+    let pu = free_port();
     add(
         &r,
         "m",
@@ -303,7 +303,7 @@ fn refusals_answer_qemus_texts() {
         libc::close(pipe[1]);
     }
     // `connect=` to nobody is added, and says why in its info line.
-    let p = free_tcp_port();
+    let p = free_port();
     r.ok(
         "netdev_add",
         json!({"type": "socket", "id": "c", "connect": format!("127.0.0.1:{p}")}),

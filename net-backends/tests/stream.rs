@@ -75,7 +75,7 @@ fn a_server_serves_one_client_at_a_time() {
 #[test]
 fn an_oversized_length_drops_the_connection() {
     let r = Running::new();
-    let p = free_tcp_port();
+    let p = free_port();
     r.ok(
         "netdev_add",
         json!({"type": "stream", "id": "s", "server": true,
@@ -104,7 +104,7 @@ fn an_oversized_length_drops_the_connection() {
 #[test]
 fn a_client_reconnects() {
     let r = Running::new();
-    let p = free_tcp_port();
+    let p = free_port();
     let server = std::net::TcpListener::bind(("127.0.0.1", p)).unwrap();
     r.ok(
         "netdev_add",
@@ -125,7 +125,7 @@ fn a_client_reconnects() {
 #[test]
 fn errors_are_clear() {
     let r = Running::new();
-    let p = free_tcp_port();
+    let p = free_port();
     r.ok(
         "netdev_add",
         json!({"type": "stream", "id": "c",

@@ -19,6 +19,7 @@ use net_backends::qapi::{
 };
 use qapi_runtime::qmp::{Client, ClientOptions, Config, Decoded};
 use qapi_runtime::ErrorClass;
+use qapi_tests::ports::free_port;
 use qapi_tests::qemu::Qemu;
 use serde_json::{json, Value};
 use support::{net_memory::NetService, start, Raw};
@@ -26,14 +27,6 @@ use support::{net_memory::NetService, start, Raw};
 /// QEMU 7.2 with its QMP socket (fails in CI when missing, skips elsewhere).
 fn qemu() -> Option<Qemu> {
     Qemu::start()
-}
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn inet(port: u16) -> SocketAddress {
@@ -87,14 +80,11 @@ async fn our_client_drives_qemu() {
             remote: Some(inet(remote)),
         })
     };
-    c.execute(&netdev(
-        "d0",
-        dgram(Some(inet(free_udp_port())), free_udp_port()),
-    ))
-    .await
-    .unwrap();
+    c.execute(&netdev("d0", dgram(Some(inet(free_port())), free_port())))
+        .await
+        .unwrap();
     let e = c
-        .execute(&netdev("d1", dgram(None, free_udp_port())))
+        .execute(&netdev("d1", dgram(None, free_port())))
         .await
         .unwrap_err();
     assert_eq!(e.to_string(), "dgram requires local= parameter");

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::net::{TcpStream, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -98,23 +98,7 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// A TCP port free on 127.0.0.1 right now.
-pub fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A UDP port free on 127.0.0.1 right now.
-pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use qapi_tests::ports::free_port;
 
 /// Connects to 127.0.0.1:port, retrying while the listener comes up.
 pub fn connect(port: u16) -> TcpStream {
@@ -214,7 +198,7 @@ pub fn grow_rcvbuf(s: &impl std::os::fd::AsRawFd) {
 /// Two stream servers `s1` and `s2` on free ports, joined by hub 0
 /// through hubports `h1` and `h2`; returns their ports.
 pub fn stream_pair_on_hub(r: &Running) -> (u16, u16) {
-    let (p1, p2) = (free_tcp_port(), free_tcp_port());
+    let (p1, p2) = (free_port(), free_port());
     for (n, port) in [(1, p1), (2, p2)] {
         r.ok(
             "netdev_add",
