@@ -196,13 +196,15 @@ fn stream_servers_joined_by_a_hub_served_over_qmp() {
     let socket = dir.path().join("qmp.sock");
     let [p0, p1, p2] = [free_port(), free_port(), free_port()];
     let (s0, s1) = (stream_server("s0", p0), stream_server("s1", p1));
+    // QEMU's order, not the command line's: the JSON and stream netdevs
+    // first, so h0 finds s0.
     let mut daemon = Daemon::start(&[
+        "-netdev",
+        "hubport,id=h0,hubid=0,netdev=s0",
         "-netdev",
         &s0,
         "--netdev",
         &s1,
-        "-netdev",
-        "hubport,id=h0,hubid=0,netdev=s0",
         "-netdev",
         r#"{"type": "hubport", "id": "h1", "hubid": 0, "netdev": "s1"}"#,
         "--qmp",
@@ -296,6 +298,11 @@ fn bad_options_exit_1_with_qemus_messages() {
     let qmp = unix_address(&socket);
     let [p0, p1] = [free_port(), free_port()];
     let (first, second) = (stream_server("a", p0), stream_server("a", p1));
+    let first_s0 = stream_server("s0", p0);
+    let dgram_s1 = format!(
+        "dgram,id=s1,local.type=inet,local.host=127.0.0.1,local.port={p1},\
+         remote.type=inet,remote.host=127.0.0.1,remote.port={p0}"
+    );
     // The arguments, the option and text the message names, the message,
     // and whether QEMU 7.2 says the same (it reads keyval hubport with
     // QemuOpts, whose duplicate is "Duplicate ID 'a' for netdev").
@@ -360,6 +367,22 @@ fn bad_options_exit_1_with_qemus_messages() {
             "-netdev hubport,id=a,hubid=1",
             "Duplicate ID 'a'",
             false,
+        ),
+        (
+            // QEMU's order: s0, then h1 (which fails), before h0 and s1.
+            &[
+                "-netdev",
+                "hubport,id=h0,hubid=0,netdev=s0",
+                "-netdev",
+                &first_s0,
+                "-netdev",
+                r#"{"type": "hubport", "id": "h1", "hubid": 0, "netdev": "s1"}"#,
+                "-netdev",
+                &dgram_s1,
+            ],
+            r#"-netdev {"type": "hubport", "id": "h1", "hubid": 0, "netdev": "s1"}"#,
+            "netdev 's1' not found",
+            true,
         ),
         (
             &["-netdev", "hubport,id=h,hubid=0,netdev=zz"],

@@ -16,8 +16,11 @@
 //!   (`hubport,id=h0,hubid=0`), read by the runtime's port of QEMU's
 //!   `util/keyval.c`, as QEMU 7.2+ reads `-netdev stream` and `dgram`.
 //!   Every option is read before any netdev is made, then they are made
-//!   in order through the same code as QMP's `netdev_add`. A bad one
-//!   stops the daemon with QEMU's message, exit status 1:
+//!   through the same code as QMP's `netdev_add`, in QEMU's order: first
+//!   the JSON ones and the `stream` and `dgram` ones (QEMU's "modern"
+//!   netdevs), then the others, each group in command-line order; so a
+//!   `hubport,netdev=s0` may come before the `stream` netdev `s0`, as in
+//!   QEMU. A bad one stops the daemon with QEMU's message, exit status 1:
 //!   `netdevd: -netdev stream,id=x: Parameter 'addr' is missing`.
 //! * `--qmp ADDRESS` (or `-qmp`), repeatable: serve QMP on `unix:PATH`,
 //!   `tcp:HOST:PORT` or `tcp:PORT` (loopback). The commands are
@@ -62,9 +65,8 @@
 //! * Messages always spell the option `-netdev` (QEMU echoes `--netdev`
 //!   when given so).
 //! * QEMU reads the types other than `stream` and `dgram` with QemuOpts
-//!   (so a duplicate `hubport` id is "Duplicate ID 'a' for netdev") and
-//!   makes `stream` and `dgram` netdevs before the others; here every
-//!   text is keyval or JSON and netdevs are made in command-line order.
+//!   (so a duplicate `hubport` id is "Duplicate ID 'a' for netdev"); here
+//!   every text is keyval or JSON.
 //! * The id is checked as QMP's `netdev_add` checks it ("Parameter 'id'
 //!   expects an identifier"), for every type.
 //! * Of QEMU's startup checks only "warning: netdev X has no peer" is
@@ -83,7 +85,7 @@ use net_backends::core::ClientKind;
 use net_backends::io::IoLoop;
 use net_backends::qapi::commands::Commands;
 use net_backends::qapi::events::Event;
-use net_backends::qapi::Netdev;
+use net_backends::qapi::{Netdev, NetdevBranch};
 use qapi_runtime::event::Emitter;
 use qapi_runtime::keyval;
 use qapi_runtime::qmp::{Address, Config, Listener, Server, VersionInfo};
@@ -112,7 +114,8 @@ const ABOUT: &str = "Runs QEMU's netdev backends (net-backends) standalone, cont
 const LONG_ABOUT: &str = "\
 Runs QEMU's netdev backends (net-backends) standalone, controlled over QMP.
 
-Each -netdev is created in order, as QMP's netdev_add would create it; then
+Each -netdev is created as QMP's netdev_add would create it, in QEMU's order
+(JSON, stream and dgram netdevs first, then the others); then
 netdevd serves QMP (if asked) and moves frames until SIGINT, SIGTERM or SIGHUP,
 when it exits 0 after removing its QMP unix sockets. Any error in the options
 is printed as QEMU prints it (netdevd: -netdev TEXT: MESSAGE) and exits 1.
@@ -228,6 +231,7 @@ fn run(options: Options) -> Result<(), String> {
         .iter()
         .map(|text| NetdevOption::parse(text))
         .collect::<Result<Vec<_>, _>>()?;
+    let netdevs = in_creation_order(netdevs);
     let policy = compat_policy(&options.compat)?;
     let qmp_addresses = options
         .qmp
@@ -253,6 +257,14 @@ fn compat_policy(texts: &[String]) -> Result<CompatPolicy, String> {
     Ok(policy)
 }
 
+/// The order QEMU makes its `-netdev`s in: those it reads with keyval
+/// (JSON, `stream`, `dgram`) are queued and made first, the QemuOpts ones
+/// after them (`net_init_clients`); the sort is stable.
+fn in_creation_order(mut netdevs: Vec<NetdevOption>) -> Vec<NetdevOption> {
+    netdevs.sort_by_key(|n| !n.is_modern());
+    netdevs
+}
+
 /// One `-netdev`: its text, for messages, and the netdev it denotes.
 struct NetdevOption {
     text: String,
@@ -269,6 +281,16 @@ impl NetdevOption {
             text: text.to_owned(),
             netdev,
         })
+    }
+
+    /// Whether QEMU 7.2+ reads this one with keyval and makes it early
+    /// (`netdev_is_modern`).
+    fn is_modern(&self) -> bool {
+        self.text.starts_with('{')
+            || matches!(
+                self.netdev.r#type,
+                NetdevBranch::Stream(_) | NetdevBranch::Dgram(_)
+            )
     }
 
     /// Makes the netdev through QMP's `netdev_add`.
