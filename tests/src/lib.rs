@@ -9,6 +9,7 @@
 //! the path in `QAPI_GEN`).
 #![deny(missing_docs)]
 
+pub mod fds;
 pub mod ports;
 pub mod qemu;
 

@@ -23,6 +23,7 @@
 
 pub mod blocking;
 pub mod client;
+pub mod fds;
 pub mod json;
 pub mod server;
 pub mod wire;
@@ -31,8 +32,10 @@ pub use blocking::BlockingClient;
 pub use client::{
     Client, ClientError, ClientOptions, Decoded, EventStream, EventsLost, Greeting, RawEvent,
 };
+pub use fds::NamedFds;
 pub use json::{JsonError, Limits};
 pub use server::{
     Address, AddressError, Config, Listener, Server, ServerHandle, Service, BUILTIN_COMMANDS,
+    FD_COMMANDS,
 };
 pub use wire::VersionInfo;

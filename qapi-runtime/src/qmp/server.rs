@@ -40,6 +40,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{broadcast, mpsc, watch, Semaphore};
 
+use super::fds::{FdReader, NamedFds, Received};
 use super::json::{JsonError, Limits, Streamer};
 use super::wire::{self, Request, VersionInfo};
 use crate::api::{CommandInfo, Event};
@@ -71,7 +72,8 @@ use crate::policy::CompatPolicy;
 /// ```
 ///
 /// The server itself answers `qmp_capabilities`, `query-commands`,
-/// `query-version` and `query-qmp-schema`, and checks the envelope,
+/// `query-version` and `query-qmp-schema` (and `getfd` and `closefd`
+/// with [`Config::fd_passing`]), and checks the envelope,
 /// negotiation, out-of-band use and the compat policy for commands
 /// before calling [`Service::dispatch`].
 pub trait Service: Send + Sync + 'static {
@@ -112,6 +114,9 @@ pub const BUILTIN_COMMANDS: [&str; 4] = [
     "query-qmp-schema",
 ];
 
+/// The commands a server with [`Config::fd_passing`] answers itself.
+pub const FD_COMMANDS: [&str; 2] = ["getfd", "closefd"];
+
 /// How a server behaves.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -130,6 +135,11 @@ pub struct Config {
     pub queue: usize,
     /// Events a client may fall behind before it is disconnected.
     pub event_backlog: usize,
+    /// Descriptors passed over unix sockets (SCM_RIGHTS) are kept, and
+    /// the server answers QEMU's `getfd` and `closefd` itself, keeping
+    /// them in [`Server::named_fds`]. Off by default: the kernel then
+    /// closes what clients send.
+    pub fd_passing: bool,
 }
 
 impl Default for Config {
@@ -142,6 +152,7 @@ impl Default for Config {
             max_clients: 64,
             queue: 8,
             event_backlog: 1024,
+            fd_passing: false,
         }
     }
 }
@@ -308,9 +319,17 @@ struct Shared<S> {
     hub: Arc<Hub>,
     schema: OnceLock<Option<Value>>,
     slots: Arc<Semaphore>,
+    named_fds: NamedFds,
 }
 
 impl<S: Service> Shared<S> {
+    /// Whether `command` is one the server answers itself.
+    fn is_builtin(&self, command: &str) -> bool {
+        (BUILTIN_COMMANDS.contains(&command)
+            && (command != "query-qmp-schema" || self.schema().is_some()))
+            || (self.config.fd_passing && FD_COMMANDS.contains(&command))
+    }
+
     /// The introspection data, read once (invalid JSON counts as none).
     fn schema(&self) -> Option<&Value> {
         self.schema
@@ -361,8 +380,16 @@ impl<S: Service> Server<S> {
                 hub,
                 schema: OnceLock::new(),
                 slots,
+                named_fds: NamedFds::new(),
             }),
         }
+    }
+
+    /// The descriptors clients named with `getfd` (with
+    /// [`Config::fd_passing`]); hand a clone to the service so that its
+    /// commands can take them by name.
+    pub fn named_fds(&self) -> NamedFds {
+        self.shared.named_fds.clone()
     }
 
     /// The service.
@@ -399,12 +426,18 @@ impl<S: Service> Server<S> {
             match accepted {
                 Ok(Accepted::Unix(s)) => {
                     let (r, w) = s.into_split();
-                    self.spawn(r, w, permit);
+                    if self.shared.config.fd_passing {
+                        let received = Arc::new(Received::default());
+                        let reader = FdReader::new(r, received.clone());
+                        self.spawn(reader, w, received, permit);
+                    } else {
+                        self.spawn(r, w, Arc::default(), permit);
+                    }
                 }
                 Ok(Accepted::Tcp(s)) => {
                     let _ = s.set_nodelay(true);
                     let (r, w) = s.into_split();
-                    self.spawn(r, w, permit);
+                    self.spawn(r, w, Arc::default(), permit);
                 }
                 // Out of descriptors, a connection reset before accept...:
                 // not the listener's end; wait a little and go on.
@@ -419,14 +452,19 @@ impl<S: Service> Server<S> {
         self.serve(listener).await
     }
 
-    fn spawn<R, W>(&self, reader: R, writer: W, permit: tokio::sync::OwnedSemaphorePermit)
-    where
+    fn spawn<R, W>(
+        &self,
+        reader: R,
+        writer: W,
+        received: Arc<Received>,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let shared = self.shared.clone();
         tokio::spawn(async move {
-            connection(shared, reader, writer).await;
+            connection(shared, reader, writer, received).await;
             drop(permit);
         });
     }
@@ -438,7 +476,7 @@ impl<S: Service> Server<S> {
         IO: AsyncRead + AsyncWrite + Send + 'static,
     {
         let (r, w) = tokio::io::split(io);
-        connection(self.shared.clone(), r, w).await;
+        connection(self.shared.clone(), r, w, Arc::default()).await;
     }
 }
 
@@ -463,6 +501,8 @@ struct Client {
     oob: AtomicBool,
     /// The client is gone and queued requests are to be dropped.
     drop_queue: AtomicBool,
+    /// Descriptors the client sent (with [`Config::fd_passing`]).
+    received: Arc<Received>,
 }
 
 /// What the reader and the command task hand the writer.
@@ -482,7 +522,7 @@ impl Drop for Counted {
     }
 }
 
-async fn connection<S, R, W>(shared: Arc<Shared<S>>, reader: R, writer: W)
+async fn connection<S, R, W>(shared: Arc<Shared<S>>, reader: R, writer: W, received: Arc<Received>)
 where
     S: Service,
     R: AsyncRead + Unpin + Send + 'static,
@@ -491,7 +531,10 @@ where
     shared.hub.clients.fetch_add(1, Ordering::SeqCst);
     shared.hub.served.fetch_add(1, Ordering::SeqCst);
     let _counted = Counted(shared.hub.clone());
-    let client = Arc::new(Client::default());
+    let client = Arc::new(Client {
+        received,
+        ..Client::default()
+    });
     // One flag ends the connection: the writer failed, the event ring
     // overflowed, or the server shuts down.
     let (close_tx, close_rx) = watch::channel(false);
@@ -768,9 +811,7 @@ async fn run<S: Service>(
     if negotiating && command != "qmp_capabilities" {
         return Some(Err(Error::command_not_found(&command)));
     }
-    if BUILTIN_COMMANDS.contains(&command.as_str())
-        && (command != "query-qmp-schema" || shared.schema().is_some())
-    {
+    if shared.is_builtin(&command) {
         if oob {
             return Some(Err(no_oob(&command)));
         }
@@ -834,7 +875,8 @@ fn builtin<S: Service>(
             no_arguments(args)?;
             let builtins = BUILTIN_COMMANDS
                 .iter()
-                .filter(|c| **c != "query-qmp-schema" || shared.schema().is_some())
+                .chain(&FD_COMMANDS)
+                .filter(|c| shared.is_builtin(c))
                 .copied();
             let own = shared
                 .service
@@ -854,8 +896,30 @@ fn builtin<S: Service>(
             no_arguments(args)?;
             Ok(shared.schema().cloned().unwrap_or(Value::Null))
         }
+        "getfd" => {
+            let name = fdname_argument(args)?;
+            let Some(fd) = client.received.take_first() else {
+                return Err(Error::generic("No file descriptor supplied via SCM_RIGHTS"));
+            };
+            shared.named_fds.add(&name, fd)?;
+            Ok(json!({}))
+        }
+        "closefd" => {
+            let name = fdname_argument(args)?;
+            shared.named_fds.close(&name)?;
+            Ok(json!({}))
+        }
         _ => Err(Error::command_not_found(command)),
     }
+}
+
+/// `getfd`'s and `closefd`'s arguments, `{'fdname': 'str'}`.
+fn fdname_argument(args: Value) -> Result<String, InputError> {
+    let mut input = Input::new();
+    let mut object = input.start_struct(None, args)?;
+    let name: String = input.member(&mut object, "fdname")?;
+    input.end_struct(object)?;
+    Ok(name)
 }
 
 /// `qmp_capabilities`' arguments, `{'*enable': ['QMPCapability']}`, read
