@@ -37,6 +37,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use qapi_runtime::event::Emitter;
+use qapi_runtime::qmp::NamedFds;
 use qapi_runtime::Error;
 
 use crate::core::{ClientId, ClientKind, NetError, Network, Receiver, SendOutcome};
@@ -85,6 +86,9 @@ pub struct NetStack {
     start: Instant,
     manual_now: Option<u64>,
     io: IoState,
+    /// Where `fd=NAME` descriptors come from: the QMP server's `getfd`
+    /// table (`Server::named_fds`), as QEMU reads them from the monitor.
+    named_fds: Option<NamedFds>,
 }
 
 /// The drivers' side of the stack: the poller (made on first use) and
@@ -127,6 +131,7 @@ impl NetStack {
             start: Instant::now(),
             manual_now: None,
             io: IoState::default(),
+            named_fds: None,
         }
     }
 
@@ -134,6 +139,13 @@ impl NetStack {
     pub fn set_emitter(&mut self, emitter: Emitter<Event>) {
         self.emitter = Some(emitter);
         self.flush_events();
+    }
+
+    /// Lets `fd=` / `addr.type=fd` name descriptors kept by `getfd` in
+    /// `named` (a QMP server's, with `Config::fd_passing`). Without it
+    /// only descriptor numbers work, as on QEMU's command line.
+    pub fn set_named_fds(&mut self, named: NamedFds) {
+        self.named_fds = Some(named);
     }
 
     /// The packet core.
@@ -454,7 +466,8 @@ impl NetdevHandler for Add<'_> {
 
     fn socket(self, id: String, options: NetdevSocketOptions) -> Self::Output {
         self.0.check_free_id(&id)?;
-        let driver = crate::driver::socket::open(&id, &options)?;
+        let named = self.0.named_fds.clone();
+        let driver = crate::driver::socket::open(&id, &options, named.as_ref())?;
         self.0.add_driver(&id, driver)?;
         Ok(())
     }
@@ -467,9 +480,10 @@ impl NetdevHandler for Add<'_> {
                     "'reconnect' option is incompatible with socket in server mode",
                 ));
             }
-            Stream::server(&id, &options.addr)?
+            Stream::server(&id, &options.addr, self.0.named_fds.as_ref())?
         } else {
-            Stream::client(&id, &options.addr, options.reconnect.unwrap_or(0))?
+            let reconnect = options.reconnect.unwrap_or(0);
+            Stream::client(&id, &options.addr, reconnect, self.0.named_fds.as_ref())?
         };
         self.0.add_driver(&id, Box::new(driver))?;
         Ok(())
@@ -477,7 +491,8 @@ impl NetdevHandler for Add<'_> {
 
     fn dgram(self, id: String, options: NetdevDgramOptions) -> Self::Output {
         self.0.check_free_id(&id)?;
-        let driver = crate::driver::dgram::open(&id, &options)?;
+        let named = self.0.named_fds.clone();
+        let driver = crate::driver::dgram::open(&id, &options, named.as_ref())?;
         self.0.add_driver(&id, driver)?;
         Ok(())
     }

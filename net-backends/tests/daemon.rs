@@ -550,3 +550,167 @@ fn help_and_version() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("netdevd "));
 }
+
+/// A QMP connection spoken line by line over a std unix socket, so that
+/// descriptors can go with a request (`getfd`).
+struct LineQmp {
+    stream: std::os::unix::net::UnixStream,
+    lines: std::io::BufReader<std::os::unix::net::UnixStream>,
+}
+
+impl LineQmp {
+    fn connect(path: &Path) -> LineQmp {
+        let stream = std::os::unix::net::UnixStream::connect(path).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let lines = std::io::BufReader::new(stream.try_clone().unwrap());
+        let mut qmp = LineQmp { stream, lines };
+        assert!(qmp.next().get("QMP").is_some(), "a greeting");
+        assert_eq!(
+            qmp.call(json!({"execute": "qmp_capabilities"}), &[]),
+            json!({"return": {}})
+        );
+        qmp
+    }
+
+    fn next(&mut self) -> serde_json::Value {
+        use std::io::BufRead;
+        let mut line = String::new();
+        self.lines.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
+    }
+
+    /// Sends `request` with `fds`; the answer (events are skipped).
+    fn call(
+        &mut self,
+        request: serde_json::Value,
+        fds: &[std::os::fd::RawFd],
+    ) -> serde_json::Value {
+        use std::os::fd::AsRawFd;
+        let mut line = serde_json::to_vec(&request).unwrap();
+        line.push(b'\n');
+        let n = qapi_tests::fds::send_with_fds(self.stream.as_raw_fd(), &line, fds).unwrap();
+        assert_eq!(n, line.len());
+        loop {
+            let v = self.next();
+            if v.get("event").is_none() {
+                return v;
+            }
+        }
+    }
+}
+
+#[test]
+fn descriptors_passed_with_getfd_serve_as_netdevs() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::{UnixDatagram, UnixStream as StdUnixStream};
+
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("qmp.sock");
+    let mut daemon = Daemon::start(&["--qmp", &unix_address(&socket)]);
+    daemon.wait_for_path(&socket);
+    let mut qmp = LineQmp::connect(&socket);
+    let ok = json!({"return": {}});
+    let getfd = |name: &str| json!({"execute": "getfd", "arguments": {"fdname": name}});
+    let add = |args: serde_json::Value| json!({"execute": "netdev_add", "arguments": args});
+
+    // stream (client), socket (stream fd) and dgram, each on a descriptor
+    // the daemon got with getfd; the test keeps the other ends.
+    let (stream_ours, mut stream_end) = StdUnixStream::pair().unwrap();
+    let (socket_ours, mut socket_end) = StdUnixStream::pair().unwrap();
+    let (dgram_ours, dgram_end) = UnixDatagram::pair().unwrap();
+    for (name, fd) in [
+        ("st", stream_ours.as_raw_fd()),
+        ("sk", socket_ours.as_raw_fd()),
+        ("dg", dgram_ours.as_raw_fd()),
+    ] {
+        assert_eq!(qmp.call(getfd(name), &[fd]), ok, "getfd {name}");
+    }
+    // The daemon has its own copies now.
+    drop((stream_ours, socket_ours, dgram_ours));
+    let netdevs = [
+        json!({"type": "stream", "id": "n0", "addr": {"type": "fd", "str": "st"}}),
+        json!({"type": "socket", "id": "n1", "fd": "sk"}),
+        json!({"type": "dgram", "id": "n2", "local": {"type": "fd", "str": "dg"}}),
+    ];
+    for (i, netdev) in netdevs.into_iter().enumerate() {
+        assert_eq!(qmp.call(add(netdev.clone()), &[]), ok, "{netdev}");
+        let port = json!({"type": "hubport", "id": format!("h{i}"), "hubid": 0,
+                          "netdev": format!("n{i}")});
+        assert_eq!(qmp.call(add(port), &[]), ok);
+    }
+
+    // A frame from the stream end reaches the other two, and back.
+    stream_end
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    socket_end
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    dgram_end
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let f = frame(1514, 1);
+    write_frame(&mut stream_end, &f);
+    assert_eq!(read_frame(&mut socket_end), f);
+    let mut buf = vec![0u8; 70_000];
+    let n = dgram_end.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], &f[..]);
+    let g = frame(60, 2);
+    dgram_end.send(&g).unwrap();
+    assert_eq!(read_frame(&mut stream_end), g);
+    assert_eq!(read_frame(&mut socket_end), g);
+
+    // A name is taken by the netdev that uses it; unknown names, names
+    // starting with a digit, and getfd without a descriptor get QEMU's
+    // texts.
+    let desc = |v: serde_json::Value| v["error"]["desc"].as_str().unwrap_or_default().to_owned();
+    let again = json!({"type": "dgram", "id": "n3", "local": {"type": "fd", "str": "dg"}});
+    assert_eq!(
+        desc(qmp.call(add(again), &[])),
+        "File descriptor named 'dg' has not been found"
+    );
+    let (spare, _spare_end) = UnixDatagram::pair().unwrap();
+    assert_eq!(
+        desc(qmp.call(getfd("1x"), &[spare.as_raw_fd()])),
+        "Parameter 'fdname' expects a name not starting with a digit"
+    );
+    assert_eq!(
+        desc(qmp.call(getfd("x"), &[])),
+        "No file descriptor supplied via SCM_RIGHTS"
+    );
+    assert_eq!(qmp.call(getfd("x"), &[spare.as_raw_fd()]), ok);
+    let closefd = |name: &str| json!({"execute": "closefd", "arguments": {"fdname": name}});
+    assert_eq!(qmp.call(closefd("x"), &[]), ok);
+    assert_eq!(
+        desc(qmp.call(closefd("x"), &[])),
+        "File descriptor named 'x' not found"
+    );
+    // A named descriptor a netdev refuses is closed, not leaked: the
+    // other end reads end-of-file once the daemon's copy is gone.
+    let (pipe_r, pipe_w) = StdUnixStream::pair().unwrap();
+    assert_eq!(qmp.call(getfd("wrong"), &[pipe_w.as_raw_fd()]), ok);
+    drop(pipe_w);
+    let refused = json!({"type": "dgram", "id": "n5", "local": {"type": "fd", "str": "wrong"}});
+    assert!(
+        desc(qmp.call(add(refused), &[])).ends_with("is a stream socket, not a datagram one"),
+        "dgram refuses a stream socket"
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut pipe_r = pipe_r;
+        let mut rest = Vec::new();
+        let _ = tx.send(pipe_r.read_to_end(&mut rest).map(|_| rest));
+    });
+    let rest = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the daemon closed the refused descriptor")
+        .unwrap();
+    assert!(rest.is_empty());
+    let bad = json!({"type": "stream", "id": "n4", "addr": {"type": "fd", "str": "3x"}});
+    assert_eq!(
+        desc(qmp.call(add(bad), &[])),
+        "Invalid file descriptor number '3x'"
+    );
+}

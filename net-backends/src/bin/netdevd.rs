@@ -27,7 +27,10 @@
 //!   net.json's (`netdev_add`, `netdev_del`, `set_link`,
 //!   `query-rx-filter`, `announce-self`) plus the server's own
 //!   (`qmp_capabilities`, `query-commands`, `query-version`,
-//!   `query-qmp-schema`); the events the netdevs raise
+//!   `query-qmp-schema`, and QEMU's `getfd` and `closefd`: on a unix
+//!   socket a client may pass a descriptor with `getfd`, then name it in
+//!   `netdev_add`, as in `"addr": {"type": "fd", "str": "NAME"}` or
+//!   `socket`'s `"fd": "NAME"`); the events the netdevs raise
 //!   (`NETDEV_STREAM_CONNECTED`, ...) go to every client.
 //! * `-compat POLICY` (or `--compat`): QEMU's `-compat` text
 //!   (`deprecated-input=reject,unstable-input=reject,...`), for QMP only,
@@ -318,6 +321,7 @@ fn qmp_config(policy: CompatPolicy) -> Config {
             package: concat!("netdevd ", env!("CARGO_PKG_VERSION")).to_owned(),
         },
         policy,
+        fd_passing: true,
         ..Config::default()
     }
 }
@@ -337,6 +341,9 @@ async fn run_daemon(
         None => Emitter::new(|_: &Event, _| {}),
     };
     lock(&stack).set_emitter(emitter);
+    if let Some(server) = &server {
+        lock(&stack).set_named_fds(server.named_fds());
+    }
 
     for netdev in netdevs {
         netdev.create(&stack)?;

@@ -5,6 +5,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+use qapi_runtime::qmp::NamedFds;
 use qapi_runtime::Error;
 use socket2::{Domain, SockAddr, Socket, Type};
 
@@ -34,18 +35,53 @@ pub fn uri(addr: &SocketAddress) -> String {
     }
 }
 
-/// An inherited descriptor named by `fd=` / `addr.type=fd`: a number (a
-/// name would need QMP's `getfd`, which this build has not), open, and a
-/// socket of type `ty`. The caller owns it from now on, as in QEMU.
-pub fn inherited_socket(param: &str, ty: Type) -> Result<Socket, Error> {
-    let fd: RawFd = match param.trim().parse::<RawFd>() {
-        Ok(n) if n >= 0 => n,
-        _ => {
+/// A descriptor `fd=` / `addr.type=fd` names, as QEMU's
+/// `monitor_fd_param` reads the parameter: a number, the caller's to hand
+/// over, or a name QMP's `getfd` kept, taken out of the table (so it is
+/// ours, and closed if the netdev fails).
+#[derive(Debug)]
+pub enum Inherited {
+    /// A descriptor number, not owned until it is checked.
+    Number(RawFd),
+    /// A descriptor `getfd` passed.
+    Named(OwnedFd),
+}
+
+impl Inherited {
+    /// Its number.
+    pub fn raw(&self) -> RawFd {
+        match self {
+            Inherited::Number(n) => *n,
+            Inherited::Named(fd) => fd.as_raw_fd(),
+        }
+    }
+}
+
+/// Reads `param` as QEMU's `monitor_fd_param` does: a number; a text
+/// starting with a digit that is no number ("Invalid file descriptor
+/// number '3x'"); or a name, taken from `named`.
+pub fn inherited_fd(param: &str, named: Option<&NamedFds>) -> Result<Inherited, Error> {
+    match param.trim().parse::<RawFd>() {
+        Ok(n) if n >= 0 => return Ok(Inherited::Number(n)),
+        _ if param.starts_with(|c: char| c.is_ascii_digit()) => {
             return Err(Error::generic(format!(
-                "File descriptor named '{param}' has not been found"
+                "Invalid file descriptor number '{param}'"
             )))
         }
-    };
+        _ => {}
+    }
+    match named.and_then(|n| n.take(param)) {
+        Some(fd) => Ok(Inherited::Named(fd)),
+        None => Err(Error::generic(format!(
+            "File descriptor named '{param}' has not been found"
+        ))),
+    }
+}
+
+/// An inherited descriptor, checked to be an open socket of type `ty`.
+/// The netdev owns it from now on, as in QEMU.
+pub fn inherited_socket(inherited: Inherited, ty: Type) -> Result<Socket, Error> {
+    let fd = inherited.raw();
     let so_type = match socket_type(fd) {
         Ok(t) => t,
         Err(e) if e.raw_os_error() == Some(libc::ENOTSOCK) => {
@@ -60,9 +96,13 @@ pub fn inherited_socket(param: &str, ty: Type) -> Result<Socket, Error> {
             "fd={fd} is a {got} socket, not a {wanted} one"
         )));
     }
-    // SAFETY: the descriptor is open (getsockopt succeeded) and, as in
-    // QEMU, handed over to this netdev.
-    let s = unsafe { Socket::from(OwnedFd::from_raw_fd(fd)) };
+    let owned = match inherited {
+        // SAFETY: the descriptor is open (getsockopt succeeded) and, as in
+        // QEMU, handed over to this netdev.
+        Inherited::Number(n) => unsafe { OwnedFd::from_raw_fd(n) },
+        Inherited::Named(fd) => fd,
+    };
+    let s = Socket::from(owned);
     s.set_cloexec(true).ok();
     s.set_nonblocking(true)
         .map_err(|e| errno_text(&format!("fd={fd}"), &e))?;

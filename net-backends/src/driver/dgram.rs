@@ -76,6 +76,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+use qapi_runtime::qmp::NamedFds;
 use qapi_runtime::Error;
 use socket2::{Domain, SockAddr, Socket, Type};
 
@@ -830,18 +831,6 @@ pub(crate) fn mcast_socket(group: SocketAddrV4, local: Option<Ipv4Addr>) -> Resu
     Ok(s)
 }
 
-/// QEMU's `monitor_fd_param` refusal of a descriptor "number" that
-/// starts with a digit but is not one ("Invalid file descriptor number
-/// '3x'"); names are refused later (this build has no `getfd`).
-pub(crate) fn check_fd_number(param: &str) -> Result<(), Error> {
-    if param.starts_with(|c: char| c.is_ascii_digit()) && param.parse::<i32>().is_err() {
-        return Err(Error::generic(format!(
-            "Invalid file descriptor number '{param}'"
-        )));
-    }
-    Ok(())
-}
-
 /// `fd=N inet` / `fd=N unix`, as QEMU's info names an inherited socket.
 pub(crate) fn fd_info(sock: &Socket) -> String {
     let fd = sock.as_raw_fd();
@@ -884,7 +873,11 @@ fn boxed(d: Datagram<Plain>) -> Box<dyn Receiver> {
 
 /// Opens a dgram netdev: checks `local` and `remote` as QEMU does, binds
 /// now (so a busy port is `netdev_add`'s error).
-pub fn open(_id: &str, options: &NetdevDgramOptions) -> Result<Box<dyn Receiver>, Error> {
+pub fn open(
+    _id: &str,
+    options: &NetdevDgramOptions,
+    named: Option<&NamedFds>,
+) -> Result<Box<dyn Receiver>, Error> {
     use SocketAddressBranch as B;
     let local = options.local.as_ref().map(|a| &a.r#type);
     let remote = options.remote.as_ref().map(|a| &a.r#type);
@@ -940,8 +933,7 @@ pub fn open(_id: &str, options: &NetdevDgramOptions) -> Result<Box<dyn Receiver>
             Ok(boxed(Datagram::new(sock, Some(raddr), Plain, info)))
         }
         (B::Fd(f), None) => {
-            check_fd_number(&f.str)?;
-            let sock = addr::inherited_socket(&f.str, Type::DGRAM)?;
+            let sock = addr::inherited_socket(addr::inherited_fd(&f.str, named)?, Type::DGRAM)?;
             let info = fd_info(&sock);
             Ok(boxed(Datagram::new(sock, None, Plain, info)))
         }

@@ -41,10 +41,11 @@
 
 use std::os::fd::{IntoRawFd, RawFd};
 
+use qapi_runtime::qmp::NamedFds;
 use qapi_runtime::Error;
 use socket2::{Domain, SockAddr, Socket, Type};
 
-use super::addr::errno_text;
+use super::addr::{self, errno_text, Inherited};
 use super::dgram::{self, Datagram, Plain};
 use super::stream::Stream;
 use crate::core::Receiver;
@@ -55,7 +56,11 @@ use crate::qapi::{
 /// Opens a socket netdev: checks the options as QEMU does, then binds,
 /// listens or joins now (so a busy port is `netdev_add`'s error); a
 /// `connect=` connects in the background.
-pub fn open(id: &str, options: &NetdevSocketOptions) -> Result<Box<dyn Receiver>, Error> {
+pub fn open(
+    id: &str,
+    options: &NetdevSocketOptions,
+    named: Option<&NamedFds>,
+) -> Result<Box<dyn Receiver>, Error> {
     let o = options;
     let given = [&o.fd, &o.listen, &o.connect, &o.mcast, &o.udp]
         .iter()
@@ -72,17 +77,17 @@ pub fn open(id: &str, options: &NetdevSocketOptions) -> Result<Box<dyn Receiver>
         ));
     }
     if let Some(fd) = &o.fd {
-        return open_fd(id, fd);
+        return open_fd(id, fd, named);
     }
     if let Some(listen) = &o.listen {
         let addr = dgram::parse_host_port(listen)?;
         let listener = tcp_listener(addr)?;
-        let s = Stream::server(id, &fd_address(listener.into_raw_fd()))?;
+        let s = Stream::server(id, &fd_address(listener.into_raw_fd()), None)?;
         return Ok(Box::new(s.quiet()));
     }
     if let Some(connect) = &o.connect {
         let addr = dgram::parse_host_port(connect)?;
-        let s = Stream::client(id, &inet_address(addr), 0)?;
+        let s = Stream::client(id, &inet_address(addr), 0, None)?;
         return Ok(Box::new(s.quiet()));
     }
     if let Some(mcast) = &o.mcast {
@@ -118,17 +123,11 @@ pub fn open(id: &str, options: &NetdevSocketOptions) -> Result<Box<dyn Receiver>
     )))
 }
 
-/// `fd=N`: a stream or a datagram socket, by its `SO_TYPE`.
-fn open_fd(id: &str, param: &str) -> Result<Box<dyn Receiver>, Error> {
-    dgram::check_fd_number(param)?;
-    let fd: RawFd = match param.trim().parse::<RawFd>() {
-        Ok(n) if n >= 0 => n,
-        _ => {
-            return Err(Error::generic(format!(
-                "File descriptor named '{param}' has not been found"
-            )))
-        }
-    };
+/// `fd=N` (or a name `getfd` kept): a stream or a datagram socket, by its
+/// `SO_TYPE`.
+fn open_fd(id: &str, param: &str, named: Option<&NamedFds>) -> Result<Box<dyn Receiver>, Error> {
+    let inherited = addr::inherited_fd(param, named)?;
+    let fd = inherited.raw();
     // SAFETY: F_GETFL on any number only reads the descriptor's flags.
     if unsafe { libc::fcntl(fd, libc::F_GETFL) } < 0 {
         let e = std::io::Error::last_os_error();
@@ -137,16 +136,22 @@ fn open_fd(id: &str, param: &str) -> Result<Box<dyn Receiver>, Error> {
             &e,
         ));
     }
-    let Ok(so_type) = super::addr::socket_type(fd) else {
+    let Ok(so_type) = addr::socket_type(fd) else {
         return Err(Error::generic("can't get socket option SO_TYPE"));
     };
     match so_type {
         libc::SOCK_STREAM => {
-            let s = Stream::client(id, &fd_address(fd), 0)?;
+            // A named descriptor goes on as its number: the stream
+            // client takes it over at once.
+            let fd = match inherited {
+                Inherited::Number(n) => n,
+                Inherited::Named(owned) => owned.into_raw_fd(),
+            };
+            let s = Stream::client(id, &fd_address(fd), 0, None)?;
             Ok(Box::new(s.quiet()))
         }
         libc::SOCK_DGRAM => {
-            let sock = super::addr::inherited_socket(param, Type::DGRAM)?;
+            let sock = addr::inherited_socket(inherited, Type::DGRAM)?;
             let info = format!("socket: {}", dgram::fd_info(&sock));
             Ok(Box::new(Datagram::new(sock, None, Plain, info)))
         }

@@ -22,6 +22,7 @@
 
 use std::time::{Duration, Instant};
 
+use qapi_runtime::qmp::NamedFds;
 use qapi_runtime::Error;
 use socket2::{SockAddr, Socket, Type};
 
@@ -68,6 +69,8 @@ pub struct Stream {
     info: String,
     /// Connections dropped for a length over the largest frame.
     oversized: u64,
+    /// A client's inherited socket (`addr.type=fd`), until it connects.
+    inherited: Option<Socket>,
 }
 
 impl std::fmt::Debug for Stream {
@@ -96,16 +99,21 @@ impl Stream {
             retry_at: None,
             info: "initializing".into(),
             oversized: 0,
+            inherited: None,
         }
     }
 
     /// A server on `addr` (`server=on`): binds and listens now, so a busy
     /// port is `netdev_add`'s error.
-    pub fn server(id: &str, addr: &SocketAddress) -> Result<Stream, Error> {
+    pub fn server(
+        id: &str,
+        addr: &SocketAddress,
+        named: Option<&NamedFds>,
+    ) -> Result<Stream, Error> {
         let target = addr::resolve(addr, true, "stream")?;
         let (listener, unix) = match target {
             Target::Fd(param) => {
-                let s = addr::inherited_socket(&param, Type::STREAM)?;
+                let s = addr::inherited_socket(addr::inherited_fd(&param, named)?, Type::STREAM)?;
                 let unix = s.local_addr().is_ok_and(|a| a.is_unix());
                 (s, unix)
             }
@@ -122,17 +130,34 @@ impl Stream {
 
     /// A client of `addr` (`server=off`), retrying every `reconnect`
     /// seconds when not 0.
-    pub fn client(id: &str, addr: &SocketAddress, reconnect: u32) -> Result<Stream, Error> {
+    /// A client of `addr` (`server=off`). An inherited descriptor
+    /// (`addr.type=fd`) is taken and checked now, so a wrong one is
+    /// `netdev_add`'s error and a name `getfd` kept is never left behind.
+    pub fn client(
+        id: &str,
+        addr: &SocketAddress,
+        reconnect: u32,
+        named: Option<&NamedFds>,
+    ) -> Result<Stream, Error> {
         let target = addr::resolve(addr, false, "stream")?;
+        let inherited = match &target {
+            Target::Fd(param) => Some(addr::inherited_socket(
+                addr::inherited_fd(param, named)?,
+                Type::STREAM,
+            )?),
+            Target::Addrs(_) => None,
+        };
         let reconnect = (reconnect > 0).then(|| Duration::from_secs(u64::from(reconnect)));
-        Ok(Stream::new(
+        let mut stream = Stream::new(
             id,
             Role::Client {
                 target,
                 describe: connect_target(addr),
                 reconnect,
             },
-        ))
+        );
+        stream.inherited = inherited;
+        Ok(stream)
     }
 
     /// Without QMP events: QEMU's legacy `socket` driver sends none.
@@ -172,7 +197,16 @@ impl Stream {
         };
         self.info = "connecting".into();
         let (sock, in_progress) = match target {
-            Target::Fd(param) => (addr::inherited_socket(param, Type::STREAM)?, false),
+            Target::Fd(param) => match self.inherited.take() {
+                Some(sock) => (sock, false),
+                // The connection on it ended: there is nothing to
+                // connect again.
+                None => {
+                    return Err(Error::generic(format!(
+                        "fd={param}: the descriptor was closed with its connection"
+                    )))
+                }
+            },
             Target::Addrs(addrs) => {
                 let mut last = None;
                 let mut found = None;
