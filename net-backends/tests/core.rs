@@ -51,6 +51,30 @@ fn backend(net: &mut Network, name: &str) -> (ClientId, Arc<Mutex<Log>>) {
     (id, log)
 }
 
+/// A sender `s` peered with a receiver `b` that answers busy: where
+/// every queue test starts.
+struct BusyPair {
+    net: Network,
+    b: ClientId,
+    s: ClientId,
+    blog: Arc<Mutex<Log>>,
+    slog: Arc<Mutex<Log>>,
+}
+
+fn busy_pair(mut net: Network) -> BusyPair {
+    let (b, blog) = backend(&mut net, "b");
+    let (s, slog) = backend(&mut net, "s");
+    net.connect(s, b).unwrap();
+    blog.lock().unwrap().busy = true;
+    BusyPair {
+        net,
+        b,
+        s,
+        blog,
+        slog,
+    }
+}
+
 fn mac(last: u8) -> MacAddr {
     MacAddr([0x52, 0x54, 0x00, 0x12, 0x34, last])
 }
@@ -82,11 +106,7 @@ fn queue_bound_is_qemus_10000_frames() {
 
 #[test]
 fn queue_full_drops_frames_without_completion_and_counts_them() {
-    let mut net = Network::new();
-    let (b, log) = backend(&mut net, "b");
-    let (s, _) = backend(&mut net, "s");
-    net.connect(s, b).unwrap();
-    log.lock().unwrap().busy = true;
+    let BusyPair { mut net, b, s, .. } = busy_pair(Network::new());
     for i in 0..10_005u32 {
         net.send(s, &i.to_be_bytes()).unwrap();
     }
@@ -100,11 +120,7 @@ fn queue_full_drops_frames_without_completion_and_counts_them() {
 
 #[test]
 fn queue_keeps_frames_with_completion_beyond_the_bound() {
-    let mut net = Network::with_queue_maxlen(3);
-    let (b, log) = backend(&mut net, "b");
-    let (s, _) = backend(&mut net, "s");
-    net.connect(s, b).unwrap();
-    log.lock().unwrap().busy = true;
+    let BusyPair { mut net, b, s, .. } = busy_pair(Network::with_queue_maxlen(3));
     for i in 0..5u8 {
         assert_eq!(net.send_async(s, &[i]).unwrap(), SendOutcome::Queued);
     }
@@ -117,11 +133,13 @@ fn queue_keeps_frames_with_completion_beyond_the_bound() {
 
 #[test]
 fn busy_receiver_becomes_receive_disabled_and_flush_delivers_in_order() {
-    let mut net = Network::new();
-    let (b, log) = backend(&mut net, "b");
-    let (s, _) = backend(&mut net, "s");
-    net.connect(s, b).unwrap();
-    log.lock().unwrap().busy = true;
+    let BusyPair {
+        mut net,
+        b,
+        s,
+        blog: log,
+        ..
+    } = busy_pair(Network::new());
     assert_eq!(net.send(s, &[1]).unwrap(), SendOutcome::Queued);
     assert!(net.receive_disabled(b).unwrap());
     net.send(s, &[2]).unwrap();
@@ -138,11 +156,13 @@ fn busy_receiver_becomes_receive_disabled_and_flush_delivers_in_order() {
 
 #[test]
 fn flush_stops_at_the_first_busy_answer() {
-    let mut net = Network::new();
-    let (b, log) = backend(&mut net, "b");
-    let (s, _) = backend(&mut net, "s");
-    net.connect(s, b).unwrap();
-    log.lock().unwrap().busy = true;
+    let BusyPair {
+        mut net,
+        b,
+        s,
+        blog: log,
+        ..
+    } = busy_pair(Network::new());
     for i in 0..4u8 {
         net.send(s, &[i]).unwrap();
     }
@@ -159,11 +179,13 @@ fn flush_stops_at_the_first_busy_answer() {
 
 #[test]
 fn completion_fires_when_a_queued_frame_is_delivered() {
-    let mut net = Network::new();
-    let (b, blog) = backend(&mut net, "b");
-    let (s, slog) = backend(&mut net, "s");
-    net.connect(s, b).unwrap();
-    blog.lock().unwrap().busy = true;
+    let BusyPair {
+        mut net,
+        b,
+        s,
+        blog,
+        slog,
+    } = busy_pair(Network::new());
     assert_eq!(net.send_async(s, &[7]).unwrap(), SendOutcome::Queued);
     assert!(slog.lock().unwrap().completions.is_empty());
     blog.lock().unwrap().busy = false;
@@ -176,11 +198,13 @@ fn completion_fires_when_a_queued_frame_is_delivered() {
 
 #[test]
 fn purge_removes_a_senders_frames_fires_completions_and_counts_drops() {
-    let mut net = Network::new();
-    let (b, blog) = backend(&mut net, "b");
-    let (s, slog) = backend(&mut net, "s");
-    net.connect(s, b).unwrap();
-    blog.lock().unwrap().busy = true;
+    let BusyPair {
+        mut net,
+        b,
+        s,
+        slog,
+        ..
+    } = busy_pair(Network::new());
     net.send_async(s, &[1]).unwrap();
     net.send(s, &[2]).unwrap();
     assert_eq!(net.purge(b, s).unwrap(), 2);
@@ -196,11 +220,7 @@ fn purge_removes_a_senders_frames_fires_completions_and_counts_drops() {
 
 #[test]
 fn flush_or_purge_purges_what_still_cannot_be_delivered() {
-    let mut net = Network::new();
-    let (b, blog) = backend(&mut net, "b");
-    let (s, _) = backend(&mut net, "s");
-    net.connect(s, b).unwrap();
-    blog.lock().unwrap().busy = true;
+    let BusyPair { mut net, b, s, .. } = busy_pair(Network::new());
     net.send(s, &[1]).unwrap();
     assert!(!net.flush_or_purge(b, true).unwrap());
     assert_eq!(net.queue_len(b).unwrap(), 0);
@@ -208,11 +228,7 @@ fn flush_or_purge_purges_what_still_cannot_be_delivered() {
 
 #[test]
 fn deleting_a_client_purges_its_frames_from_the_peer_queue() {
-    let mut net = Network::new();
-    let (b, blog) = backend(&mut net, "b");
-    let (s, _) = backend(&mut net, "s");
-    net.connect(s, b).unwrap();
-    blog.lock().unwrap().busy = true;
+    let BusyPair { mut net, b, s, .. } = busy_pair(Network::new());
     net.send(s, &[1]).unwrap();
     net.remove(s).unwrap();
     assert_eq!(net.queue_len(b).unwrap(), 0);
