@@ -12,8 +12,6 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use support::*;
 
-const SIZES: [usize; 4] = [60, 1514, 9000, 65_000];
-
 fn inet(host: &str, port: u16) -> Value {
     json!({"type": "inet", "host": host, "port": port.to_string()})
 }
@@ -72,18 +70,7 @@ fn udp_frames_cross_a_hub_both_ways() {
         r.with(|s| s.driver_info("a")).unwrap(),
         format!("udp=127.0.0.1:{pa}/127.0.0.1:{pta}")
     );
-    for (seq, len) in SIZES.into_iter().enumerate() {
-        let f = frame(len, seq as u32);
-        ta.send_to(&f, ("127.0.0.1", pa)).unwrap();
-        let mut buf = vec![0u8; 70_000];
-        let (n, from) = tb.recv_from(&mut buf).unwrap();
-        assert_eq!(&buf[..n], f.as_slice(), "a -> b, {len} bytes");
-        assert_eq!(from.port(), pb, "sent from b's local port");
-
-        let f = frame(len, 100 + seq as u32);
-        tb.send_to(&f, ("127.0.0.1", pb)).unwrap();
-        assert_eq!(recv_datagram(&ta), f, "b -> a, {len} bytes");
-    }
+    udp_sizes_cross(&ta, pa, &tb, pb);
     // Bursts: runs of equal lengths (sent as one GSO message each) and
     // mixed lengths keep their order and their boundaries, none is lost.
     let burst: Vec<usize> = (0..600)

@@ -21,8 +21,6 @@ use qapi_tests::qemu::Qemu;
 use serde_json::{json, Value};
 use support::*;
 
-const SIZES: [usize; 4] = [60, 1514, 9000, 65_000];
-
 /// QEMU with one netdev under test (`qemu_netdev`, whose id is `x`), on
 /// hub 0 with an access point; ours with `our_netdev` (id `x`) on hub 0
 /// with a stream access point.

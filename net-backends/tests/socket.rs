@@ -12,8 +12,6 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use support::*;
 
-const SIZES: [usize; 4] = [60, 1514, 9000, 65_000];
-
 fn add(r: &Running, id: &str, opts: Value, hub: i32) {
     let mut args = opts;
     args["type"] = json!("socket");
@@ -93,17 +91,7 @@ fn udp_with_localaddr_carries_frames() {
         r.with(|s| s.driver_info("a")).unwrap(),
         format!("socket: udp=127.0.0.1:{pta}")
     );
-    for (seq, len) in SIZES.into_iter().enumerate() {
-        let f = frame(len, seq as u32);
-        ta.send_to(&f, ("127.0.0.1", pa)).unwrap();
-        let mut buf = vec![0u8; 70_000];
-        let (n, from) = tb.recv_from(&mut buf).unwrap();
-        assert_eq!(&buf[..n], f.as_slice(), "a -> b, {len} bytes");
-        assert_eq!(from.port(), pb);
-        let f = frame(len, 100 + seq as u32);
-        tb.send_to(&f, ("127.0.0.1", pb)).unwrap();
-        assert_eq!(recv_datagram(&ta), f, "b -> a, {len} bytes");
-    }
+    udp_sizes_cross(&ta, pa, &tb, pb);
 }
 
 /// `mcast=` with `localaddr=`: a plain member of the group hears what the
