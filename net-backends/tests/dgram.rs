@@ -24,14 +24,7 @@ fn add_udp(r: &Running, id: &str, local: u16, remote: u16, hub: i32) {
         json!({"type": "dgram", "id": id,
                "local": inet("127.0.0.1", local), "remote": inet("127.0.0.1", remote)}),
     );
-    hubport(r, id, hub);
-}
-
-fn hubport(r: &Running, id: &str, hub: i32) {
-    r.ok(
-        "netdev_add",
-        json!({"type": "hubport", "id": format!("{id}-p"), "hubid": hub, "netdev": id}),
-    );
+    r.hubport(id, hub);
 }
 
 /// `got` is `want`; says where they differ, without printing them.
@@ -126,7 +119,7 @@ fn unix_frames_cross_both_ways() {
                    "local": {"type": "unix", "path": p(local)},
                    "remote": {"type": "unix", "path": p(remote)}}),
         );
-        hubport(&r, id, 0);
+        r.hubport(id, 0);
     }
     assert_eq!(
         r.with(|s| s.driver_info("b")).unwrap(),
@@ -178,7 +171,7 @@ fn a_slow_unix_peer_holds_frames_back_without_losing_them() {
                "local": {"type": "unix", "path": p("u")},
                "remote": {"type": "unix", "path": p("peer")}}),
     );
-    hubport(&r, "u", 0);
+    r.hubport("u", 0);
     let (acc, pacc) = udp_peer("127.0.0.1");
     let pa = free_port();
     add_udp(&r, "a", pa, pacc, 0);
@@ -234,7 +227,7 @@ fn an_inherited_socket_carries_frames() {
         "netdev_add",
         json!({"type": "dgram", "id": "pair", "local": {"type": "fd", "str": fd.to_string()}}),
     );
-    hubport(&r, "pair", 0);
+    r.hubport("pair", 0);
     assert_eq!(
         r.with(|s| s.driver_info("pair")).unwrap(),
         format!("fd={fd} unix")
@@ -263,7 +256,7 @@ fn an_inherited_socket_carries_frames() {
         "netdev_add",
         json!({"type": "dgram", "id": "udpfd", "local": {"type": "fd", "str": fd.to_string()}}),
     );
-    hubport(&r, "udpfd", 0);
+    r.hubport("udpfd", 0);
     assert_eq!(
         r.with(|s| s.driver_info("udpfd")).unwrap(),
         format!("fd={fd} inet")
@@ -338,7 +331,7 @@ fn multicast_group_members_hear_each_other() {
                    "remote": inet(&group.to_string(), port),
                    "local": inet("127.0.0.1", 0)}),
         );
-        hubport(&r, id, hub);
+        r.hubport(id, hub);
         add_udp(&r, acc, local, remote, hub);
     }
     assert_eq!(
@@ -394,7 +387,7 @@ fn multicast_on_the_default_interface() {
         "netdev_add",
         json!({"type": "dgram", "id": "m", "remote": inet(&group.to_string(), port)}),
     );
-    hubport(&r, "m", 0);
+    r.hubport("m", 0);
     add_udp(&r, "u", u1, ps1, 0);
     let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
     s.set_reuse_address(true).unwrap();
@@ -467,7 +460,7 @@ fn a_socket_shut_down_under_the_netdev() {
             "netdev_add",
             json!({"type": "dgram", "id": id, "local": {"type": "fd", "str": fd.to_string()}}),
         );
-        hubport(&r, id, 0);
+        r.hubport(id, 0);
         ours.push((mine, dup));
     }
     ours[0].1.shutdown(std::net::Shutdown::Read).unwrap();
@@ -612,13 +605,7 @@ fn refused_combinations_answer_qemus_texts() {
             "netdev 'dgram': a multicast remote with local.type=fd is not supported",
         ),
     ];
-    for (mut args, want) in cases {
-        args["type"] = json!("dgram");
-        args["id"] = json!("d");
-        assert_eq!(r.err("netdev_add", args.clone()), want, "{args}");
-    }
-    // Nothing was left behind: the id is free.
-    assert!(r.with(|s| s.network().lookup("d")).is_none());
+    r.refusals("dgram", "d", cases);
 
     let busy = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port();

@@ -39,22 +39,12 @@ fn access(r: &Running) -> (UdpSocket, u16) {
                "local": {"type": "inet", "host": "127.0.0.1", "port": p.to_string()},
                "remote": {"type": "inet", "host": "127.0.0.1", "port": ps.to_string()}}),
     );
-    r.ok(
-        "netdev_add",
-        json!({"type": "hubport", "id": "acc-p", "hubid": 0, "netdev": "acc"}),
-    );
+    r.hubport("acc", 0);
     (s, p)
 }
 
 fn add_l2tp(r: &Running, opts: Value) {
-    let mut args = opts;
-    args["type"] = json!("l2tpv3");
-    args["id"] = json!("l");
-    r.ok("netdev_add", args);
-    r.ok(
-        "netdev_add",
-        json!({"type": "hubport", "id": "l-p", "hubid": 0, "netdev": "l"}),
-    );
+    r.add_on_hub("l2tpv3", "l", opts, 0);
 }
 
 /// The header layout the peer expects and builds.
@@ -453,12 +443,7 @@ fn refusals() {
             "could not resolve dst, error = Name or service not known".to_owned(),
         ),
     ];
-    for (mut args, want) in cases {
-        args["type"] = json!("l2tpv3");
-        args["id"] = json!("l");
-        assert_eq!(r.err("netdev_add", args.clone()), want, "{args}");
-    }
-    assert!(r.with(|s| s.network().lookup("l")).is_none());
+    r.refusals("l2tpv3", "l", cases);
     let busy = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port();
     assert_eq!(

@@ -13,14 +13,7 @@ use serde_json::{json, Value};
 use support::*;
 
 fn add(r: &Running, id: &str, opts: Value, hub: i32) {
-    let mut args = opts;
-    args["type"] = json!("socket");
-    args["id"] = json!(id);
-    r.ok("netdev_add", args);
-    r.ok(
-        "netdev_add",
-        json!({"type": "hubport", "id": format!("{id}-p"), "hubid": hub, "netdev": id}),
-    );
+    r.add_on_hub("socket", id, opts, hub);
 }
 
 fn link_up(r: &Running, id: &str) -> bool {
@@ -276,12 +269,7 @@ fn refusals_answer_qemus_texts() {
             format!("socket type=5 for fd={seq} must be either SOCK_DGRAM or SOCK_STREAM"),
         ),
     ];
-    for (mut args, want) in cases {
-        args["type"] = json!("socket");
-        args["id"] = json!("x");
-        assert_eq!(r.err("netdev_add", args.clone()), want, "{args}");
-    }
-    assert!(r.with(|s| s.network().lookup("x")).is_none());
+    r.refusals("socket", "x", cases);
     // Refused descriptors stay the caller's.
     assert!(sp_a.local_addr().is_ok());
     drop((sp_a, sp_b));

@@ -59,6 +59,38 @@ impl Running {
         }
     }
 
+    /// `netdev_add` of a `ty` netdev `id` with `options`, and of a
+    /// hubport `{id}-p` joining it to hub `hub`.
+    pub fn add_on_hub(&self, ty: &str, id: &str, mut options: Value, hub: i32) {
+        options["type"] = ty.into();
+        options["id"] = id.into();
+        self.ok("netdev_add", options);
+        self.hubport(id, hub);
+    }
+
+    /// `netdev_add` of a hubport `{id}-p` on hub `hub`, peer of `id`.
+    pub fn hubport(&self, id: &str, hub: i32) {
+        self.ok(
+            "netdev_add",
+            serde_json::json!({"type": "hubport", "id": format!("{id}-p"), "hubid": hub, "netdev": id}),
+        );
+    }
+
+    /// Each `options` for a `ty` netdev `id` is refused with its text, and
+    /// nothing is left behind: the id is still free.
+    pub fn refusals(&self, ty: &str, id: &str, cases: Vec<(Value, impl AsRef<str>)>) {
+        for (mut args, want) in cases {
+            args["type"] = ty.into();
+            args["id"] = id.into();
+            assert_eq!(
+                self.err("netdev_add", args.clone()),
+                want.as_ref(),
+                "{args}"
+            );
+        }
+        assert!(self.with(|s| s.network().lookup(id)).is_none());
+    }
+
     /// Event names seen so far.
     pub fn event_names(&self) -> Vec<String> {
         self.events
