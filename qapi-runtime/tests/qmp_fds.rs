@@ -59,6 +59,13 @@ async fn run_script(raw: &mut Raw) -> Vec<Value> {
     answers
 }
 
+fn with_fd_passing() -> Config {
+    Config {
+        fd_passing: true,
+        ..Config::default()
+    }
+}
+
 fn listed(answer: &Value, name: &str) -> bool {
     answer["return"]
         .as_array()
@@ -67,11 +74,7 @@ fn listed(answer: &Value, name: &str) -> bool {
 
 #[tokio::test]
 async fn getfd_and_closefd_answer_as_qemu_does() {
-    let config = Config {
-        fd_passing: true,
-        ..Config::default()
-    };
-    let s = start_demo(config).await;
+    let s = start_demo(with_fd_passing()).await;
     let mut ours = Raw::negotiated(&s.path, false).await;
     let commands = ours.call(json!({"execute": "query-commands"})).await;
     assert!(listed(&commands, "getfd") && listed(&commands, "closefd"));
@@ -102,11 +105,7 @@ async fn getfd_and_closefd_answer_as_qemu_does() {
 
 #[tokio::test]
 async fn the_named_descriptor_is_the_one_sent() {
-    let config = Config {
-        fd_passing: true,
-        ..Config::default()
-    };
-    let s = start_demo(config).await;
+    let s = start_demo(with_fd_passing()).await;
     let mut raw = Raw::negotiated(&s.path, false).await;
     let (mut r, w) = std::os::unix::net::UnixStream::pair().unwrap();
     let request = json!({"execute": "getfd", "arguments": {"fdname": "pipe"}});
