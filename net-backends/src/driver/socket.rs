@@ -35,23 +35,20 @@
 //! * a datagram `fd=` sends with `send()` on the (connected) socket: QEMU
 //!   sends to an all-zero IPv4 address there, which the kernel refuses
 //!   for UDP;
-//! * a descriptor refused is left open (QEMU closes it for some
-//!   refusals);
+//! * a descriptor number refused is left open (QEMU closes it for some
+//!   refusals); a descriptor named by `getfd` is the netdev's, and
+//!   closed when refused;
 //! * ports must be whole numbers from 0 to 65535.
-
-use std::os::fd::{IntoRawFd, RawFd};
 
 use qapi_runtime::qmp::NamedFds;
 use qapi_runtime::Error;
 use socket2::{Domain, SockAddr, Socket, Type};
 
-use super::addr::{self, errno_text, Inherited};
+use super::addr::{self, errno_text};
 use super::dgram::{self, Datagram, Plain};
 use super::stream::Stream;
 use crate::core::Receiver;
-use crate::qapi::{
-    FdSocketAddress, InetSocketAddress, NetdevSocketOptions, SocketAddress, SocketAddressBranch,
-};
+use crate::qapi::{InetSocketAddress, NetdevSocketOptions, SocketAddress, SocketAddressBranch};
 
 /// Opens a socket netdev: checks the options as QEMU does, then binds,
 /// listens or joins now (so a busy port is `netdev_add`'s error); a
@@ -82,8 +79,7 @@ pub fn open(
     if let Some(listen) = &o.listen {
         let addr = dgram::parse_host_port(listen)?;
         let listener = tcp_listener(addr)?;
-        let s = Stream::server(id, &fd_address(listener.into_raw_fd()), None)?;
-        return Ok(Box::new(s.quiet()));
+        return Ok(Box::new(Stream::listening(id, listener).quiet()));
     }
     if let Some(connect) = &o.connect {
         let addr = dgram::parse_host_port(connect)?;
@@ -141,14 +137,8 @@ fn open_fd(id: &str, param: &str, named: Option<&NamedFds>) -> Result<Box<dyn Re
     };
     match so_type {
         libc::SOCK_STREAM => {
-            // A named descriptor goes on as its number: the stream
-            // client takes it over at once.
-            let fd = match inherited {
-                Inherited::Number(n) => n,
-                Inherited::Named(owned) => owned.into_raw_fd(),
-            };
-            let s = Stream::client(id, &fd_address(fd), 0, None)?;
-            Ok(Box::new(s.quiet()))
+            let sock = addr::inherited_socket(inherited, Type::STREAM)?;
+            Ok(Box::new(Stream::connected(id, sock).quiet()))
         }
         libc::SOCK_DGRAM => {
             let sock = addr::inherited_socket(inherited, Type::DGRAM)?;
@@ -178,14 +168,6 @@ fn tcp_listener(addr: std::net::SocketAddrV4) -> Result<Socket, Error> {
 
 /// An inherited-descriptor address: how a socket made here is handed to
 /// the stream driver, which owns it from then on.
-fn fd_address(fd: RawFd) -> SocketAddress {
-    SocketAddress {
-        r#type: SocketAddressBranch::Fd(FdSocketAddress {
-            str: fd.to_string(),
-        }),
-    }
-}
-
 fn inet_address(a: std::net::SocketAddrV4) -> SocketAddress {
     SocketAddress {
         r#type: SocketAddressBranch::Inet(InetSocketAddress {

@@ -128,11 +128,17 @@ impl Stream {
         Ok(Stream::new(id, Role::Server { listener, unix }))
     }
 
+    /// A server on a socket already listening (the legacy `socket`
+    /// driver's `listen=`).
+    pub(crate) fn listening(id: &str, listener: Socket) -> Stream {
+        let unix = listener.local_addr().is_ok_and(|a| a.is_unix());
+        Stream::new(id, Role::Server { listener, unix })
+    }
+
     /// A client of `addr` (`server=off`), retrying every `reconnect`
-    /// seconds when not 0.
-    /// A client of `addr` (`server=off`). An inherited descriptor
-    /// (`addr.type=fd`) is taken and checked now, so a wrong one is
-    /// `netdev_add`'s error and a name `getfd` kept is never left behind.
+    /// seconds when not 0. An inherited descriptor (`addr.type=fd`) is
+    /// taken and checked now, so a wrong one is `netdev_add`'s error and a
+    /// name `getfd` kept is never left behind.
     pub fn client(
         id: &str,
         addr: &SocketAddress,
@@ -158,6 +164,22 @@ impl Stream {
         );
         stream.inherited = inherited;
         Ok(stream)
+    }
+
+    /// A client on a connected socket already checked (the legacy
+    /// `socket` driver's `fd=` of a stream socket).
+    pub(crate) fn connected(id: &str, sock: Socket) -> Stream {
+        let fd = addr::raw(&sock).to_string();
+        let mut stream = Stream::new(
+            id,
+            Role::Client {
+                describe: fd.clone(),
+                target: Target::Fd(fd),
+                reconnect: None,
+            },
+        );
+        stream.inherited = Some(sock);
+        stream
     }
 
     /// Without QMP events: QEMU's legacy `socket` driver sends none.
