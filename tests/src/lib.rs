@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod fds;
+pub mod guest;
 pub mod ports;
 pub mod qemu;
 
@@ -92,6 +93,36 @@ pub fn skipped(why: &str) {
     let notice = format!("\n******** SKIPPED: {why} ********\n\n");
     // Nothing useful can be done if stderr is gone.
     let _ = io::stderr().lock().write_all(notice.as_bytes());
+}
+
+/// Whether every Debian package in `packages` is installed (dpkg says
+/// so). When one is not: in CI (see [`in_ci`]) this panics; elsewhere it
+/// prints a loud `SKIPPED` notice naming `what` and returns `false`.
+pub fn packages_installed(what: &str, packages: &[&str]) -> bool {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|package| {
+            !Command::new("dpkg-query")
+                .args(["-W", "-f=${Status}", package])
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .output()
+                .is_ok_and(|out| out.status.success() && out.stdout.ends_with(b" installed"))
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let why = format!(
+        "{what} need the Debian packages {} (`cargo xtask ci` installs them)",
+        missing.join(", ")
+    );
+    if in_ci() {
+        panic!("{why}; CI is set, so this is an error");
+    }
+    skipped(&why);
+    false
 }
 
 /// Whether a working `bash` is on the `PATH`.
