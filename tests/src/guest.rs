@@ -208,16 +208,18 @@ fn mac(guest: u8, nic: usize) -> String {
 
 impl Guest {
     /// Boots a guest from `image` and waits until it reads commands.
-    pub fn boot(image: &Image, config: &GuestConfig) -> Result<Guest, GuestError> {
+    pub fn boot(image: &Image, config: &GuestConfig) -> Result<Guest, Box<GuestError>> {
         static GUESTS: AtomicU8 = AtomicU8::new(1);
         let number = GUESTS.fetch_add(1, Ordering::Relaxed);
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let failure = |step: Step, failure: Failure| GuestError {
-            guest: config.name.clone(),
-            step,
-            failure,
-            tail: String::new(),
-            stderr: String::new(),
+        let failure = |step: Step, failure: Failure| {
+            Box::new(GuestError {
+                guest: config.name.clone(),
+                step,
+                failure,
+                tail: String::new(),
+                stderr: String::new(),
+            })
         };
         if config.boot_script.len() > MAX_BOOT_SCRIPT {
             return Err(failure(
@@ -362,7 +364,7 @@ impl Guest {
         step: impl Into<Step>,
         command: &str,
         limit: Duration,
-    ) -> Result<String, GuestError> {
+    ) -> Result<String, Box<GuestError>> {
         let step = step.into();
         let (rc, output) = self.run_status(step.clone(), command, limit)?;
         if rc != 0 {
@@ -378,7 +380,7 @@ impl Guest {
         step: impl Into<Step>,
         command: &str,
         limit: Duration,
-    ) -> Result<(i32, String), GuestError> {
+    ) -> Result<(i32, String), Box<GuestError>> {
         let step = step.into();
         if command.len() > MAX_COMMAND {
             return Err(self.error(
@@ -425,7 +427,7 @@ impl Guest {
         step: impl Into<Step>,
         needle: &str,
         limit: Duration,
-    ) -> Result<String, GuestError> {
+    ) -> Result<String, Box<GuestError>> {
         let at = self.wait_line(step.into(), limit, |line| line.contains(needle))?;
         self.cursor = at + 1;
         Ok(self.lines_since(0)[at].clone())
@@ -433,7 +435,7 @@ impl Guest {
 
     /// Ends the guest: stops reading commands, powers off, and returns
     /// every line it printed.
-    pub fn finish(mut self, limit: Duration) -> Result<Vec<String>, GuestError> {
+    pub fn finish(mut self, limit: Duration) -> Result<Vec<String>, Box<GuestError>> {
         // The guest may be gone already; the wait below tells.
         let _ = self.stdin.write_all(b"exit\n");
         let end = Instant::now() + limit;
@@ -466,7 +468,7 @@ impl Guest {
         step: Step,
         limit: Duration,
         wanted: impl Fn(&str) -> bool,
-    ) -> Result<usize, GuestError> {
+    ) -> Result<usize, Box<GuestError>> {
         let end = Instant::now() + limit;
         let mut scanned = self.cursor;
         loop {
@@ -503,16 +505,16 @@ impl Guest {
     }
 
     /// A [`GuestError`] for `step` with the last serial lines.
-    fn error(&self, step: Step, failure: Failure) -> GuestError {
+    fn error(&self, step: Step, failure: Failure) -> Box<GuestError> {
         let lines = self.lines_since(0);
         let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
-        GuestError {
+        Box::new(GuestError {
             guest: self.name.clone(),
             step,
             failure,
             tail,
             stderr: fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default(),
-        }
+        })
     }
 }
 
