@@ -536,3 +536,232 @@ fn wait_carrier(guest: &mut Guest, nic: usize, want: &str) {
         NETWORK,
     ));
 }
+
+/// A network namespace the test made, with a veth pair inside it (`v0`
+/// at 10.20.0.2/24, default route via 10.20.0.1): passt copies that
+/// address and route for its guest, and nothing of the host's network is
+/// touched. Removed when dropped.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn create(tag: &str) -> Netns {
+        let netns = Netns {
+            name: format!("nb-guests-{}-{tag}", std::process::id()),
+        };
+        let ip = |args: &[&str]| {
+            let out = Command::new("ip")
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap_or_else(|e| panic!("ip {args:?}: {e}"));
+            assert!(
+                out.status.success(),
+                "ip {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        ip(&["netns", "add", &netns.name]);
+        let n = netns.name.as_str();
+        ip(&["-n", n, "link", "set", "lo", "up"]);
+        ip(&[
+            "-n", n, "link", "add", "v0", "type", "veth", "peer", "name", "v1",
+        ]);
+        ip(&["-n", n, "addr", "add", "10.20.0.2/24", "dev", "v0"]);
+        ip(&["-n", n, "link", "set", "v0", "up"]);
+        ip(&["-n", n, "link", "set", "v1", "up"]);
+        ip(&[
+            "-n",
+            n,
+            "route",
+            "add",
+            "default",
+            "via",
+            "10.20.0.1",
+            "dev",
+            "v0",
+        ]);
+        netns
+    }
+
+    /// `program args...` inside the namespace, its output in `log`.
+    fn spawn(&self, program: &str, args: &[&str], log: &Path) -> Running {
+        let output = fs::File::create(log).expect("a log file");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.name, program])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(output.try_clone().expect("a log descriptor"))
+            .stderr(output)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {program} in {}: {e}", self.name));
+        Running {
+            child,
+            log: log.to_owned(),
+        }
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .stdin(Stdio::null())
+            .status();
+    }
+}
+
+/// A helper process (passt, httpd), killed when dropped.
+struct Running {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Running {
+    /// Waits for `path` to appear, failing if the process ends first.
+    fn wait_for_path(&mut self, path: &Path, what: &str) {
+        let end = Instant::now() + Duration::from_secs(60);
+        while !path.exists() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{what} exited ({status}):\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < end,
+                "{what}: no {}:\n{}",
+                path.display(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("{}:\n{}", self.log.display(), self.log());
+        }
+    }
+}
+
+/// `busybox md5sum` of a host file: the same tool the guest uses.
+fn host_md5(path: &Path) -> String {
+    let out = Command::new("busybox")
+        .arg("md5sum")
+        .arg(path)
+        .output()
+        .expect("busybox md5sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("an md5sum")
+        .to_owned()
+}
+
+/// `len` bytes that do not repeat (xorshift), so a misplaced block
+/// cannot pass the check.
+fn pseudo_random(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn guest_leases_from_passt_through_netdevd_and_downloads_a_file() {
+    let _one_at_a_time = serial();
+    let Some(image) = image() else { return };
+    if !qapi_tests::packages_installed("the passt guest test", &["passt"]) {
+        return;
+    }
+    let netns = Netns::create("passt");
+    // passt drops to nobody before it binds: its directory must let
+    // nobody in.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).expect("chmod");
+    }
+    let passt_socket = dir.path().join("passt.sock");
+    let mut passt = netns.spawn(
+        "passt",
+        &["-f", "-e", "-s", &passt_socket.display().to_string()],
+        &dir.path().join("passt.log"),
+    );
+    passt.wait_for_path(&passt_socket, "passt");
+
+    // An HTTP server on the namespace's loopback: passt maps the guest's
+    // connections to its gateway (10.20.0.1) there.
+    let www = dir.path().join("www");
+    fs::create_dir(&www).expect("the web root");
+    let payload = www.join("payload");
+    fs::write(&payload, pseudo_random(2 << 20)).expect("the payload");
+    let http_port = free_port();
+    let _httpd = netns.spawn(
+        "busybox",
+        &[
+            "httpd",
+            "-f",
+            "-p",
+            &format!("127.0.0.1:{http_port}"),
+            "-h",
+            &www.display().to_string(),
+        ],
+        &dir.path().join("httpd.log"),
+    );
+
+    let guest_socket = dir.path().join("guest.sock");
+    let _netdevd = Netdevd::start(&[
+        format!(
+            "stream,id=passt,server=off,addr.type=unix,addr.path={}",
+            passt_socket.display()
+        ),
+        stream_unix_server("guest", &guest_socket),
+        hubport("hp", 0, "passt"),
+        hubport("hg", 0, "guest"),
+    ]);
+    let mut guest = check(Guest::boot(
+        image,
+        &GuestConfig::new(
+            "passt-guest",
+            vec![stream_unix_client(&guest_socket)],
+            "true",
+        ),
+    ));
+    let interface = guest.interface(0).to_owned();
+    let lease = check(guest.run(
+        "lease",
+        &format!("udhcpc -i {interface} -s /etc/udhcpc.sh -n -q -t 10 -T 3"),
+        NETWORK,
+    ));
+    assert!(
+        lease.contains(&format!("@@LEASE {interface} 10.20.0.2 10.20.0.1")),
+        "passt's lease should copy the namespace's address and gateway:\n{lease}"
+    );
+    let url = format!("http://10.20.0.1:{http_port}/payload");
+    check(guest.run(
+        "transfer",
+        &format!("wget -q -O /tmp/payload {url}"),
+        NETWORK,
+    ));
+    let size = check(guest.run("size", "wc -c </tmp/payload", QUICK));
+    assert_eq!(size.trim(), (2 << 20).to_string(), "downloaded size");
+    assert_eq!(
+        md5(&mut guest, "/tmp/payload", "md5 of the download"),
+        host_md5(&payload),
+        "the downloaded file differs from the served one"
+    );
+    check(guest.finish(QUICK));
+}
