@@ -52,7 +52,22 @@ use clap::{Parser, Subcommand};
 /// `python3-venv` lets `qapi-runtime/tests/qmp_python.rs` make a virtual
 /// environment (under the target directory) and pip-install Python's
 /// `qemu.qmp` client from PyPI to drive our QMP server.
-const SYSTEM_PACKAGES: &[&str] = &["qemu-system-x86", "python3", "python3-venv"];
+///
+/// The real-guest tests (`net-backends/tests/guests.rs`) boot a guest
+/// whose userland is `busybox-static`'s busybox; `passt` is a guest's
+/// network in one of them, run with `iproute2`'s `ip netns` in a
+/// namespace the test makes. The guest's kernel is no installed package:
+/// the harness (`tests/src/guest/image.rs`) fetches the current
+/// `linux-image-*-cloud-amd64` with `apt-get download` (running `apt-get
+/// update` first when that fails) and caches the image under `target/`.
+const SYSTEM_PACKAGES: &[&str] = &[
+    "qemu-system-x86",
+    "python3",
+    "python3-venv",
+    "busybox-static",
+    "passt",
+    "iproute2",
+];
 
 /// The shared data folders the tests read.
 const SHARED_PARTS: [&str; 3] = ["qapi-conformance", "qapi-release-dumps", "qapi-schemas"];
