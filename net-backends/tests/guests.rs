@@ -163,11 +163,6 @@ fn hubport(id: &str, hub: u32, netdev: &str) -> String {
     format!("hubport,id={id},hubid={hub},netdev={netdev}")
 }
 
-/// The guest image, or `None` (SKIPPED) outside CI without the packages.
-fn image() -> Option<&'static Image> {
-    guest::image()
-}
-
 /// Boots two guests at once (their boots overlap) with these NICs.
 fn boot_pair(image: &Image, g1: Vec<String>, g2: Vec<String>) -> (Guest, Guest) {
     std::thread::scope(|scope| {
@@ -253,7 +248,7 @@ const PAYLOAD_BYTES: usize = 3 << 20;
 #[test]
 fn two_guests_over_stream_inet_stream_unix_and_dgram() {
     let _one_at_a_time = serial();
-    let Some(image) = image() else { return };
+    let Some(image) = guest::image() else { return };
     let started = Instant::now();
     let [pi1, pi2] = [free_port(), free_port()];
     let [d1_local, d1_remote, d2_local, d2_remote] =
@@ -352,7 +347,7 @@ fn wait_answers(guest: &mut Guest, log: &str, seen: usize, more: usize, step: &s
 #[test]
 fn netdevs_added_and_deleted_and_set_link_under_running_guests() {
     let _one_at_a_time = serial();
-    let Some(image) = image() else { return };
+    let Some(image) = guest::image() else { return };
     let [p1, p2] = [free_port(), free_port()];
     let netdevd = Netdevd::start(&[
         stream_inet_server("s1", p1),
@@ -682,8 +677,8 @@ fn pseudo_random(len: usize) -> Vec<u8> {
 #[test]
 fn guest_leases_from_passt_through_netdevd_and_downloads_a_file() {
     let _one_at_a_time = serial();
-    let Some(image) = image() else { return };
-    if !qapi_tests::packages_installed("the passt guest test", &["passt"]) {
+    let Some(image) = guest::image() else { return };
+    if !qapi_tests::packages_installed("the passt guest test", &["passt", "iproute2"]) {
         return;
     }
     let netns = Netns::create("passt");

@@ -7,9 +7,11 @@
 //! test gave (base64 on the kernel command line), then reads commands
 //! from the console one line at a time and prints each one's output
 //! between markers (see `guest/init.sh`). So a test can drive a running
-//! guest step by step ([`Guest::run`]), start things in the background
-//! (`ping ... >/tmp/ping.log &`, read later with `cat`), and wait for any
-//! line the guest prints ([`Guest::wait_for`]).
+//! guest step by step ([`Guest::run`], which waits for the command's end
+//! marker), and start things in the background (`ping ... >/tmp/ping.log
+//! &`) whose progress later commands read (`grep -c ... /tmp/ping.log`).
+//! Output of background work goes to files, never to the console, so it
+//! cannot split a command's result.
 //!
 //! Every wait has a limit, and a failure says which step failed and shows
 //! the guest's last serial lines. The QEMU process is killed when the
@@ -24,7 +26,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::fs;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -171,7 +173,6 @@ pub struct Guest {
     next_command: u64,
     /// Interface name of each NIC, in the order of [`GuestConfig::netdevs`].
     interfaces: Vec<String>,
-    macs: Vec<String>,
     dir: tempfile::TempDir,
 }
 
@@ -285,13 +286,12 @@ impl Guest {
             cursor: 0,
             next_command: 1,
             interfaces: Vec::new(),
-            macs,
             dir,
         };
         let end = guest.wait_line(Step::Boot, config.boot_limit, |line| {
             line == "@@GUEST-READY" || line == "@@GUEST-MODULES-FAILED"
         })?;
-        let lines = guest.lines_since(0);
+        let lines = guest.lines();
         if lines[end] == "@@GUEST-MODULES-FAILED" {
             return Err(guest.error(
                 Step::ModuleLoad,
@@ -305,7 +305,7 @@ impl Guest {
                 Some((words.next()?.to_owned(), words.next()?.to_owned()))
             })
             .collect();
-        for mac in guest.macs.clone() {
+        for mac in macs {
             match nics.iter().find(|(_, m)| *m == mac) {
                 Some((name, _)) => guest.interfaces.push(name.clone()),
                 None => {
@@ -329,30 +329,15 @@ impl Guest {
         Ok(guest)
     }
 
-    /// The guest's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// The interface name (`eth0`) of NIC `n`, in the order of
     /// [`GuestConfig::netdevs`].
     pub fn interface(&self, n: usize) -> &str {
         &self.interfaces[n]
     }
 
-    /// The MAC address of NIC `n`.
-    pub fn mac(&self, n: usize) -> &str {
-        &self.macs[n]
-    }
-
     /// The guest QEMU's QMP socket (`-qmp unix:...,server=on,wait=off`).
     pub fn qmp_socket(&self) -> PathBuf {
         self.dir.path().join("qmp.sock")
-    }
-
-    /// A directory that lives as long as the guest (for sockets).
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 
     /// Runs `command` (a shell script) in the guest as step `step` and
@@ -403,7 +388,7 @@ impl Guest {
         let begin = format!("@@BEGIN {id}");
         let end_prefix = format!("@@END {id} ");
         let end = self.wait_line(step.clone(), limit, |line| line.starts_with(&end_prefix))?;
-        let lines = self.lines_since(0);
+        let lines = self.lines();
         let start = lines[..end]
             .iter()
             .rposition(|line| *line == begin)
@@ -418,19 +403,6 @@ impl Guest {
         let rc = lines[end][end_prefix.len()..].trim().parse().unwrap_or(-1);
         self.cursor = end + 1;
         Ok((rc, body))
-    }
-
-    /// Waits (at most `limit`) for a serial line, printed after the last
-    /// command's result, that contains `needle`; returns that line.
-    pub fn wait_for(
-        &mut self,
-        step: impl Into<Step>,
-        needle: &str,
-        limit: Duration,
-    ) -> Result<String, Box<GuestError>> {
-        let at = self.wait_line(step.into(), limit, |line| line.contains(needle))?;
-        self.cursor = at + 1;
-        Ok(self.lines_since(0)[at].clone())
     }
 
     /// Ends the guest: stops reading commands, powers off, and returns
@@ -455,10 +427,10 @@ impl Guest {
         Ok(serial.lines.clone())
     }
 
-    /// Every serial line from `from` on.
-    fn lines_since(&self, from: usize) -> Vec<String> {
+    /// Every serial line so far.
+    fn lines(&self) -> Vec<String> {
         let serial = self.serial.0.lock().unwrap_or_else(|e| e.into_inner());
-        serial.lines.get(from..).unwrap_or_default().to_vec()
+        serial.lines.clone()
     }
 
     /// The index of the first line from the cursor on that `wanted`
@@ -506,7 +478,7 @@ impl Guest {
 
     /// A [`GuestError`] for `step` with the last serial lines.
     fn error(&self, step: Step, failure: Failure) -> Box<GuestError> {
-        let lines = self.lines_since(0);
+        let lines = self.lines();
         let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
         Box::new(GuestError {
             guest: self.name.clone(),
