@@ -393,13 +393,7 @@ impl Guest {
             .iter()
             .rposition(|line| *line == begin)
             .unwrap_or(end);
-        // init.sh prints an empty line after the output, so that output
-        // without a final newline still ends before the marker.
-        let body = if start + 2 <= end {
-            lines[start + 1..end - 1].join("\n")
-        } else {
-            String::new()
-        };
+        let body = lines[(start + 1).min(end)..end].join("\n");
         let rc = lines[end][end_prefix.len()..].trim().parse().unwrap_or(-1);
         self.cursor = end + 1;
         Ok((rc, body))

@@ -57,9 +57,10 @@ while read -r id command; do
     echo "$command" | base64 -d >/tmp/command.sh
     sh /tmp/command.sh </dev/null >/tmp/command.out 2>&1
     rc=$?
+    # Output without a final newline gets one, so the marker starts a line.
+    [ -n "$(tail -c 1 /tmp/command.out)" ] && echo >>/tmp/command.out
     echo "@@BEGIN $id"
     cat /tmp/command.out
-    echo
     echo "@@END $id $rc"
 done
 echo "@@GUEST-DONE"
