@@ -431,7 +431,10 @@ fn bad_options_exit_1_with_qemus_messages() {
     );
     if qemu_missing {
         assert!(std::env::var_os("CI").is_none(), "{QEMU} is needed in CI");
-        println!("SKIPPED: comparison with QEMU ({QEMU} is not installed)");
+        qapi_tests::skipped(
+            qapi_tests::SkipReason::NotInstalled(QEMU),
+            "the texts were not compared with QEMU's",
+        );
     }
 
     // Not QEMU's: our own options.
