@@ -51,8 +51,16 @@ use clap::{Parser, Subcommand};
 /// which `qapi-runtime/tests/qmp_qemu_interop.rs` drives over QMP;
 /// `python3-venv` lets `qapi-runtime/tests/qmp_python.rs` make a virtual
 /// environment (under the target directory) and pip-install Python's
-/// `qemu.qmp` client from PyPI to drive our QMP server.
-const SYSTEM_PACKAGES: &[&str] = &["qemu-system-x86", "python3", "python3-venv"];
+/// `qemu.qmp` client from PyPI to drive our QMP server;
+/// `qemu-guest-agent` brings `qemu-ga`, which
+/// `qapi-runtime/tests/guest_agent.rs` runs on the host as the peer of the
+/// guest-agent client.
+const SYSTEM_PACKAGES: &[&str] = &[
+    "qemu-system-x86",
+    "python3",
+    "python3-venv",
+    "qemu-guest-agent",
+];
 
 /// The shared data folders the tests read.
 const SHARED_PARTS: [&str; 3] = ["qapi-conformance", "qapi-release-dumps", "qapi-schemas"];
