@@ -531,3 +531,21 @@ async fn timeouts_say_what_was_waited_for() {
         ]
     );
 }
+
+/// The QMP client pointed at a guest agent by mistake says what it waited
+/// for, and what to use instead.
+#[tokio::test]
+async fn the_qmp_client_on_a_guest_agent_says_no_greeting_came() {
+    let Some(agent) = QemuGa::start() else { return };
+    let options = qapi_runtime::qmp::ClientOptions {
+        handshake_timeout: Some(Duration::from_millis(300)),
+        ..Default::default()
+    };
+    let e = qapi_runtime::qmp::Client::connect_unix(&agent.socket, options)
+        .await
+        .expect_err("qemu-ga sends no greeting");
+    assert_eq!(
+        e.to_string(),
+        "no QMP greeting (QEMU's guest agent sends none: use qmp::GuestAgent) within 300ms"
+    );
+}

@@ -52,6 +52,15 @@ pub enum ClientError {
     /// No answer in time (the answer, if it comes, is dropped).
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+    /// The greeting or the answer to `qmp_capabilities` did not come in
+    /// time; says which.
+    #[error("no {waited_for} within {after:?}")]
+    HandshakeTimeout {
+        /// What did not come.
+        waited_for: &'static str,
+        /// How long the client waited.
+        after: Duration,
+    },
     /// The connection is closed (by the peer, or by
     /// [`Client::into_inner`]).
     #[error("the connection is closed")]
@@ -411,8 +420,10 @@ where
         let (mut reader, mut writer) = tokio::io::split(stream);
         let mut streamer = Streamer::new(options.limits);
         let mut queued = VecDeque::new();
+        let mut waiting_for = "QMP greeting (QEMU's guest agent sends none: use qmp::GuestAgent)";
         let work = async {
             let greeting = read_until(&mut reader, &mut streamer, &mut queued, |_| true).await?;
+            waiting_for = "answer to qmp_capabilities";
             let raw = greeting
                 .get("QMP")
                 .cloned()
@@ -454,9 +465,13 @@ where
             ))
         };
         let (greeting, oob) = match options.handshake_timeout {
-            Some(t) => tokio::time::timeout(t, work)
-                .await
-                .map_err(|_| ClientError::Timeout(t))??,
+            Some(t) => {
+                let done = tokio::time::timeout(t, work).await;
+                done.map_err(|_| ClientError::HandshakeTimeout {
+                    waited_for: waiting_for,
+                    after: t,
+                })??
+            }
             None => work.await?,
         };
         let (stop, stop_rx) = watch::channel(false);
