@@ -214,6 +214,8 @@ fn stream_servers_joined_by_a_hub_served_over_qmp() {
     let mut qmp = qmp_client(&socket);
     let version = qmp.greeting().version.as_ref().expect("a version");
     assert!(version.package.starts_with("netdevd "), "{version:?}");
+    // The QEMU release whose net.json netdevd implements.
+    assert_eq!((version.major, version.minor, version.micro), (9, 0, 4));
 
     // Each connection raises NETDEV_STREAM_CONNECTED; after it the link is
     // up, so frames get through.

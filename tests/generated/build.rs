@@ -35,6 +35,13 @@ fn main() {
             .open_enums(true)
             .out_path("introspect.rs")
             .generate(),
+        // QEMU's query-version with its generated VersionInfo, served:
+        // the QMP server then lets the service answer query-version.
+        Builder::new("schema/version.json")
+            .legacy(true)
+            .qmp_service(true)
+            .out_path("version.rs")
+            .generate(),
         // QEMU 7.2's guest agent schema, as a client uses it: the request
         // types `qapi_runtime::qmp::GuestAgent` executes against a real
         // qemu-ga (tests in qapi-runtime).

@@ -369,6 +369,53 @@ impl Client<UnixStream> {
     }
 }
 
+impl Client<UnixStream> {
+    /// Waits for a QMP server to connect to `listener` (QEMU started with
+    /// `-qmp unix:PATH,server=off` connects out to `PATH`), then reads its
+    /// greeting and negotiates. [`ClientOptions::handshake_timeout`]
+    /// limits the wait for the connection too.
+    pub async fn accept_unix(
+        listener: &tokio::net::UnixListener,
+        options: ClientOptions,
+    ) -> Result<Self, ClientError> {
+        let accepted = within(options.handshake_timeout, "incoming connection", async {
+            Ok(listener.accept().await?)
+        });
+        let (stream, _) = accepted.await?;
+        Client::handshake(stream, options).await
+    }
+}
+
+impl Client<TcpStream> {
+    /// [`Client::accept_unix`] over TCP (`-qmp tcp:HOST:PORT,server=off`).
+    pub async fn accept_tcp(
+        listener: &tokio::net::TcpListener,
+        options: ClientOptions,
+    ) -> Result<Self, ClientError> {
+        let accepted = within(options.handshake_timeout, "incoming connection", async {
+            Ok(listener.accept().await?)
+        });
+        let (stream, _) = accepted.await?;
+        let _ = stream.set_nodelay(true);
+        Client::handshake(stream, options).await
+    }
+}
+
+/// `work`, failing with [`ClientError::HandshakeTimeout`] naming
+/// `waited_for` if it takes longer than `limit`.
+async fn within<T>(
+    limit: Option<Duration>,
+    waited_for: &'static str,
+    work: impl std::future::Future<Output = Result<T, ClientError>>,
+) -> Result<T, ClientError> {
+    match limit {
+        Some(after) => tokio::time::timeout(after, work)
+            .await
+            .map_err(|_| ClientError::HandshakeTimeout { waited_for, after })?,
+        None => work.await,
+    }
+}
+
 impl Client<TcpStream> {
     /// Connects over TCP and negotiates.
     pub async fn connect_tcp(

@@ -34,3 +34,11 @@ pub mod introspect {
 pub mod qga {
     include!(concat!(env!("OUT_DIR"), "/qga.rs"));
 }
+
+/// QEMU's `query-version` and its `VersionInfo` (`schema/version.json`),
+/// with the generated `QmpService`: a service that answers
+/// `query-version` itself.
+#[allow(missing_docs)]
+pub mod version {
+    include!(concat!(env!("OUT_DIR"), "/version.rs"));
+}
