@@ -9,6 +9,12 @@
 //! the path in `QAPI_GEN`).
 #![deny(missing_docs)]
 
+/// The README's code blocks, compiled (and run, unless marked `no_run`)
+/// as doctests of this crate, which has every workspace crate at hand.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod fds;
 pub mod ports;
 pub mod qemu;
