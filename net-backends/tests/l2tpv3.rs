@@ -288,7 +288,7 @@ fn raw_socket(domain: Domain) -> Option<Socket> {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("{msg}");
             }
-            eprintln!("\n!!!!!!!!!! SKIPPED: {msg} !!!!!!!!!!\n");
+            qapi_tests::skipped(qapi_tests::SkipReason::Unavailable("raw IP sockets"), &msg);
             None
         }
     }

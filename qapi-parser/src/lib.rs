@@ -42,7 +42,7 @@ pub mod source;
 
 pub use error::Error;
 pub use ir::Schema;
-pub use parser::MAX_NESTING;
+pub use parser::{MAX_FILE_SIZE, MAX_NESTING};
 
 /// How to read a schema.
 #[derive(Debug, Clone, Default)]

@@ -48,12 +48,63 @@ pub(crate) fn parse_schema(fname: &str, legacy: bool) -> Result<Parsed> {
         included: Vec::new(),
         legacy,
     };
-    let src = std::fs::read(fname).map_err(|e| Error::Unreadable {
+    let src = read_schema_file(fname, FileKinds::Any).map_err(|reason| Error::Unreadable {
         file: fname.to_owned(),
-        reason: strerror(&e),
+        reason,
     })?;
     ctx.parse_file(fname, src, None)?;
     Ok(ctx.out)
+}
+
+/// The largest schema file the front end reads, in bytes: 4 MiB, twenty
+/// times QEMU's largest (`qapi/block-core.json`, 196 KiB in 11.0). A
+/// larger file is refused with an error instead of read, so that a schema
+/// cannot make the front end read without bound (an include of
+/// `/dev/zero`, say).
+pub const MAX_FILE_SIZE: u64 = 4 << 20;
+
+/// Which kinds of file [`read_schema_file`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileKinds {
+    /// Anything that can be opened and read (the main file, which the
+    /// user names: a pipe such as `/dev/stdin` is allowed).
+    Any,
+    /// Regular files only (an include, which the schema names: a device,
+    /// a FIFO or a directory is refused without being opened, since
+    /// opening a FIFO or reading a device may block or never end).
+    RegularOnly,
+}
+
+/// Reads a schema file of at most [`MAX_FILE_SIZE`] bytes; `Err` is the
+/// reason, as the diagnostic says it (`strerror`'s text for a system
+/// error).
+fn read_schema_file(path: &str, kinds: FileKinds) -> std::result::Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let regular_only = kinds == FileKinds::RegularOnly;
+    if regular_only {
+        let meta = std::fs::metadata(path).map_err(|e| strerror(&e))?;
+        if !meta.is_file() {
+            return Err("not a regular file".to_owned());
+        }
+    }
+    let file = std::fs::File::open(path).map_err(|e| strerror(&e))?;
+    // Checked again on the open file, in case the path changed meanwhile.
+    let meta = file.metadata().map_err(|e| strerror(&e))?;
+    if regular_only && !meta.is_file() {
+        return Err("not a regular file".to_owned());
+    }
+    let too_big = || format!("larger than {MAX_FILE_SIZE} bytes, the limit for a schema file");
+    if meta.len() > MAX_FILE_SIZE {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| strerror(&e))?;
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        return Err(too_big());
+    }
+    Ok(bytes)
 }
 
 struct Ctx {
@@ -411,10 +462,10 @@ impl FileParser<'_> {
         if self.ctx.included.contains(&abs) {
             return Ok(());
         }
-        let bytes = std::fs::read(incl_fname).map_err(|e| {
+        let bytes = read_schema_file(incl_fname, FileKinds::RegularOnly).map_err(|reason| {
             self.sem_error(
                 info,
-                format!("can't read include file '{incl_fname}': {}", strerror(&e)),
+                format!("can't read include file '{incl_fname}': {reason}"),
             )
         })?;
         self.ctx.parse_file(incl_fname, bytes, Some(info))

@@ -23,7 +23,7 @@ use qapi_runtime::{CommandInfo, Error, Input, Output, Value};
 /// The in-memory service, plus an event when a stream netdev appears.
 struct Demo {
     net: net_memory::NetService,
-    events: std::sync::OnceLock<qapi_runtime::qmp::ServerHandle>,
+    events: qapi_runtime::qmp::ServerHandle,
 }
 
 impl Service for Demo {
@@ -47,8 +47,8 @@ impl Service for Demo {
                 _ => None,
             });
         let result = self.net.dispatch(name, arguments, input, out).await;
-        if let (Some(Ok(_)), Some((id, addr)), Some(h)) = (&result, stream, self.events.get()) {
-            h.emit(&events::Event::NetdevStreamConnected(
+        if let (Some(Ok(_)), Some((id, addr))) = (&result, stream) {
+            self.events.emit(&events::Event::NetdevStreamConnected(
                 events::NetdevStreamConnected {
                     netdev_id: id,
                     addr,
@@ -84,12 +84,12 @@ async fn main() {
         },
         ..Config::default()
     };
-    let demo = Demo {
+    // The service gets the server's handle, to emit events from its
+    // command handlers.
+    let server = Server::build(config, |handle| Demo {
         net: net_memory::NetService::default(),
-        events: std::sync::OnceLock::new(),
-    };
-    let server = Server::with_config(demo, config);
-    let _ = server.service().events.set(server.handle());
+        events: handle.clone(),
+    });
     let listener = match Listener::bind(&address).await {
         Ok(l) => l,
         Err(e) => {

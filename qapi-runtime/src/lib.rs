@@ -11,7 +11,8 @@
 //! * [`keyval`]: QEMU's `KEY=VALUE,...` command-line syntax parsed into
 //!   the tree keyval mode reads (`-netdev stream,id=s0,addr.type=inet,...`);
 //! * [`policy`]: QEMU's `-compat` policy for deprecated and unstable
-//!   interfaces, applied during input and output;
+//!   interfaces, applied during input and output (read from QEMU's
+//!   `-compat` text by [`CompatPolicy::from_option`]);
 //! * [`output`]: a typed value back to JSON;
 //! * [`error`]: QMP errors, `{"class": ..., "desc": ...}`;
 //! * [`api`]: the traits and metadata generated code implements: client
@@ -21,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+mod compat_option;
 pub mod error;
 pub mod event;
 pub mod input;

@@ -1,13 +1,10 @@
 //! QEMU's `-compat` policy: what to do with interfaces marked with the
 //! special features `deprecated` and `unstable`.
 //!
-//! [`CompatPolicy::from_option`] reads the text of QEMU's `-compat`
-//! option (`deprecated-input=reject,deprecated-output=hide`).
-
-use serde_json::Value;
-
-use crate::input::{Input, InputError, Object, Visit, VisitMembers};
-use crate::keyval::ReadError;
+//! This module is only the policy's data and its checks, and imports no
+//! other module of the crate: [`input`](crate::input) applies it, and
+//! reading a policy (QEMU's `-compat` option,
+//! [`CompatPolicy::from_option`]) is done above both, in `compat_option`.
 
 /// The special features of a command, member, enum value or event, as a
 /// bit set.
@@ -163,84 +160,5 @@ impl OutputPolicy {
             "hide" => Some(OutputPolicy::Hide),
             _ => None,
         }
-    }
-}
-
-/// Read as QEMU's enum `CompatPolicyInput`.
-impl Visit for InputPolicy {
-    fn visit(
-        input: &mut Input,
-        name: Option<&'static str>,
-        value: Value,
-    ) -> Result<Self, InputError> {
-        let s = input.string(name, value)?;
-        InputPolicy::from_name(&s).ok_or_else(|| input.bad_enum_value(name, &s))
-    }
-}
-
-/// Read as QEMU's enum `CompatPolicyOutput`.
-impl Visit for OutputPolicy {
-    fn visit(
-        input: &mut Input,
-        name: Option<&'static str>,
-        value: Value,
-    ) -> Result<Self, InputError> {
-        let s = input.string(name, value)?;
-        OutputPolicy::from_name(&s).ok_or_else(|| input.bad_enum_value(name, &s))
-    }
-}
-
-/// Read as QEMU's struct `CompatPolicy` (`qapi/compat.json`): four
-/// optional members, an absent one meaning `accept`.
-impl VisitMembers for CompatPolicy {
-    fn visit_members(input: &mut Input, object: &mut Object) -> Result<Self, InputError> {
-        Ok(CompatPolicy {
-            deprecated_input: input
-                .optional(object, "deprecated-input")?
-                .unwrap_or_default(),
-            deprecated_output: input
-                .optional(object, "deprecated-output")?
-                .unwrap_or_default(),
-            unstable_input: input
-                .optional(object, "unstable-input")?
-                .unwrap_or_default(),
-            unstable_output: input
-                .optional(object, "unstable-output")?
-                .unwrap_or_default(),
-        })
-    }
-}
-
-impl Visit for CompatPolicy {
-    fn visit(
-        input: &mut Input,
-        name: Option<&'static str>,
-        value: Value,
-    ) -> Result<Self, InputError> {
-        input.object(name, value)
-    }
-}
-
-impl CompatPolicy {
-    /// Parses the text of QEMU's `-compat` option, as QEMU does: keyval
-    /// without an implied key (or JSON when it starts with `{`), read into
-    /// `CompatPolicy`, e.g. `deprecated-input=reject,deprecated-output=hide`.
-    /// Errors are QEMU's texts (`Parameter 'deprecated-input' does not
-    /// accept value 'bogus'`, `Parameter 'foo' is unexpected`, `Help is
-    /// not available for this option`).
-    ///
-    /// Each `-compat` replaces the whole policy (QEMU copies every member,
-    /// so members a later option leaves out are back to `accept`).
-    pub fn from_option(text: &str) -> Result<Self, ReadError> {
-        crate::keyval::read_str(text, None)
-    }
-}
-
-impl std::str::FromStr for CompatPolicy {
-    type Err = ReadError;
-
-    /// See [`CompatPolicy::from_option`].
-    fn from_str(text: &str) -> Result<Self, ReadError> {
-        CompatPolicy::from_option(text)
     }
 }

@@ -249,7 +249,10 @@ async fn timeouts_and_closed_connections() {
     };
     assert!(matches!(
         Client::handshake(ours, opts).await,
-        Err(ClientError::Timeout(_))
+        Err(ClientError::HandshakeTimeout {
+            waited_for,
+            ..
+        }) if waited_for.starts_with("QMP greeting")
     ));
 
     // The server goes away: callers in flight and later get `Closed`.

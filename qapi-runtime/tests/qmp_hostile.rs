@@ -412,3 +412,59 @@ async fn a_stream_of_answers_does_not_starve_events() {
     emitter.await.unwrap();
     drop(writer.await.unwrap());
 }
+
+/// A message at the nesting limit is read, handled and answered on a
+/// thread whose stack is `json::STACK_BUDGET`, with the server, its
+/// connection task and the client all on that thread: a nested `id` is
+/// echoed and nested arguments refused. A parser (or handler) that needed
+/// more than the documented budget would overflow the stack here. The
+/// requests are written by hand, not by serde_json, so that only the
+/// QMP code's own needs are measured.
+#[test]
+fn a_message_at_the_nesting_limit_fits_the_stack_budget() {
+    let budget = qapi_runtime::qmp::json::STACK_BUDGET;
+    let nested = |depth: usize| format!("{}\"bottom\"{}", "[".repeat(depth), "]".repeat(depth));
+    let on_budget = std::thread::Builder::new()
+        .name("stack budget".into())
+        .stack_size(budget)
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async move {
+                let s = start_demo(Config::default()).await;
+                let mut c = Raw::negotiated(&s.path, false).await;
+                // The request object is one level: the id nests up to the limit.
+                let id = nested(MAX_NESTING - 1);
+                c.send(format!("{{\"execute\": \"query-figures\", \"id\": {id}}}").as_bytes())
+                    .await;
+                let answer = c.recv().await.expect("an answer");
+                let mut echoed = Vec::new();
+                qapi_runtime::qmp::json::write_value(&mut echoed, &answer["id"]);
+                assert_eq!(
+                    String::from_utf8_lossy(&echoed),
+                    id,
+                    "the nested id is echoed"
+                );
+                let arguments = format!(
+                    "{{\"id\": {}, \"kind\": \"circle\"}}",
+                    nested(MAX_NESTING - 2)
+                );
+                c.send(
+                    format!("{{\"execute\": \"add-figure\", \"arguments\": {arguments}}}")
+                        .as_bytes(),
+                )
+                .await;
+                let answer = c.recv().await.expect("an answer");
+                assert_eq!(
+                    desc(&answer),
+                    "Invalid parameter type for 'id', expected: string"
+                );
+            });
+        })
+        .expect("a thread");
+    if let Err(panic) = on_budget.join() {
+        std::panic::resume_unwind(panic);
+    }
+}

@@ -21,7 +21,10 @@ fn skip(why: String) -> Option<PathBuf> {
     if qapi_tests::in_ci() {
         panic!("{why}; CI is set, so this is an error");
     }
-    eprintln!("SKIPPED: {why}");
+    qapi_tests::skipped(
+        qapi_tests::SkipReason::Unavailable("Python's qemu.qmp"),
+        &why,
+    );
     None
 }
 

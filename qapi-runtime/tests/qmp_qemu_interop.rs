@@ -428,3 +428,54 @@ async fn qemus_introspection_reads_into_generated_types() {
         .iter()
         .any(|e| e.name == "netdev_add" && e.meta_type.tag() == SchemaMetaType::Command));
 }
+
+/// QEMU started with `-qmp unix:PATH,server=off` connects out to a socket
+/// our client listens on; the client takes the connection, reads QEMU's
+/// greeting, negotiates and runs commands.
+#[tokio::test]
+async fn our_client_accepts_qemu_connecting_out() {
+    if !qapi_tests::qemu::installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ours.sock");
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    let stderr = std::fs::File::create(dir.path().join("stderr")).unwrap();
+    let child = std::process::Command::new(qapi_tests::qemu::QEMU)
+        .args(["-M", "none", "-nodefaults", "-display", "none", "-qmp"])
+        .arg(format!("unix:{},server=off", path.display()))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("QEMU starts");
+    /// Kills QEMU however the test ends.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _qemu = Killed(child);
+    let options = ClientOptions {
+        handshake_timeout: Some(qapi_tests::qemu::START_LIMIT),
+        ..ClientOptions::default()
+    };
+    let c = Client::accept_unix(&listener, options)
+        .await
+        .unwrap_or_else(|e| {
+            let stderr = std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default();
+            panic!("QEMU did not connect and greet: {e}; its stderr: {stderr}")
+        });
+    let v = c.greeting().version.clone().expect("QEMU's version");
+    assert_eq!((v.major, v.minor), (7, 2));
+    assert!(c.oob(), "QEMU offers oob on a socket monitor");
+    let status = c.execute_raw("query-status", None).await.unwrap();
+    assert_eq!(status["status"], "running");
+    let e = c
+        .execute(&NetdevDel { id: "nope".into() })
+        .await
+        .expect_err("no such netdev");
+    assert_eq!(e.to_string(), "Device 'nope' not found");
+}

@@ -2,7 +2,8 @@
 //! closed), as a client sees it (enums keep unknown values), and with its
 //! `unstable` interfaces behind the cargo feature `unstable`; and QEMU
 //! 7.2's introspect.json, whose types read a real QEMU's
-//! `query-qmp-schema`.
+//! `query-qmp-schema`; and QEMU 7.2's guest agent schema, for the
+//! guest-agent client's tests.
 
 use qapi_codegen::{Builder, Unstable};
 
@@ -33,6 +34,27 @@ fn main() {
             .legacy(true)
             .open_enums(true)
             .out_path("introspect.rs")
+            .generate(),
+        // QEMU's query-version with its generated VersionInfo, served:
+        // the QMP server then lets the service answer query-version.
+        Builder::new("schema/version.json")
+            .legacy(true)
+            .qmp_service(true)
+            .out_path("version.rs")
+            .generate(),
+        // QEMU 7.2's guest agent schema, as a client uses it: the request
+        // types `qapi_runtime::qmp::GuestAgent` executes against a real
+        // qemu-ga (tests in qapi-runtime).
+        Builder::new("../../schemas/7.2.13/qga/qapi-schema.json")
+            .legacy(true)
+            .open_enums(true)
+            .map_cfg("CONFIG_POSIX", "unix")
+            .parts(qapi_codegen::Parts {
+                server: false,
+                introspection: false,
+                ..qapi_codegen::Parts::default()
+            })
+            .out_path("qga.rs")
             .generate(),
     ];
     for r in results {

@@ -9,6 +9,12 @@
 //! the path in `QAPI_GEN`).
 #![deny(missing_docs)]
 
+/// The README's code blocks, compiled (and run, unless marked `no_run`)
+/// as doctests of this crate, which has every workspace crate at hand.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod fds;
 pub mod guest;
 pub mod ports;
@@ -68,31 +74,86 @@ pub fn in_ci() -> bool {
 /// The path of `part` inside the shared test data, if it exists.
 ///
 /// When it does not: in CI (see [`in_ci`]) this panics with a clear message;
-/// elsewhere it prints a loud `SKIPPED` notice to stderr and returns `None`,
-/// so that the calling test can return early.
+/// elsewhere it prints a loud `SKIPPED` notice to stderr (see [`skipped`])
+/// and returns `None`, so that the calling test can return early.
 pub fn require_shared(part: &str) -> Option<PathBuf> {
     let path = shared_dir().join(part);
     if path.exists() {
         return Some(path);
     }
     let why = format!(
-        "shared test data not found: {} (it must sit at <workspace root>/../shared, \
+        "{} not found (it must sit at <workspace root>/../shared, \
          or ${SHARED_DIR_VAR} must point to it)",
         path.display()
     );
     if in_ci() {
-        panic!("{why}; CI is set, so this is an error");
+        panic!("shared test data missing: {why}; CI is set, so this is an error");
     }
-    skipped(&why);
+    skipped(SkipReason::SharedDataMissing, &why);
     None
 }
 
-/// Prints a `SKIPPED` notice straight to stderr: not through `eprintln!`,
-/// whose output the test harness hides for passing tests.
-pub fn skipped(why: &str) {
-    let notice = format!("\n******** SKIPPED: {why} ********\n\n");
+/// Environment variable naming a file to which [`skipped`] appends one
+/// line per skip: `EXECUTABLE<TAB>TEST<TAB>REASON`. `cargo xtask ci` sets
+/// it, so that its summary counts skipped tests as skipped, not passed.
+pub const SKIP_LOG_VAR: &str = "QAPI_SKIP_LOG";
+
+/// Why a test, or a part of one, did not run. `cargo xtask ci` totals the
+/// skips by this (its [`Display`](std::fmt::Display) text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The shared test data ([`shared_dir`]) is missing.
+    SharedDataMissing,
+    /// A program the test runs is not installed (its name).
+    NotInstalled(&'static str),
+    /// Something else the test needs is not available on this host.
+    Unavailable(&'static str),
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::SharedDataMissing => f.write_str("shared test data missing"),
+            SkipReason::NotInstalled(program) => write!(f, "{program} not installed"),
+            SkipReason::Unavailable(what) => write!(f, "{what} unavailable"),
+        }
+    }
+}
+
+/// Reports that the running test skips (all or part of its checks):
+/// prints a `SKIPPED` notice straight to stderr (not through `eprintln!`,
+/// whose output the test harness hides for passing tests) and, when
+/// [`SKIP_LOG_VAR`] names a file, appends a record of the skip to it.
+///
+/// The test is named by its thread, which the standard test harness
+/// names after the test.
+pub fn skipped(reason: SkipReason, detail: &str) {
+    let notice = format!("\n******** SKIPPED ({reason}): {detail} ********\n\n");
     // Nothing useful can be done if stderr is gone.
     let _ = io::stderr().lock().write_all(notice.as_bytes());
+    let Some(log) = env::var_os(SKIP_LOG_VAR).filter(|log| !log.is_empty()) else {
+        return;
+    };
+    let executable = env::current_exe()
+        .map(|exe| exe.display().to_string())
+        .unwrap_or_default();
+    let current = thread::current();
+    let test = current.name().unwrap_or("(unnamed thread)");
+    let record = format!("{executable}\t{test}\t{reason}\n");
+    // One `write` on a file opened for appending: records of tests running
+    // at the same time do not interleave.
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .and_then(|mut file| file.write_all(record.as_bytes()));
+    if let Err(err) = written {
+        let _ = writeln!(
+            io::stderr().lock(),
+            "cannot record the skip in {}: {err}",
+            Path::new(&log).display()
+        );
+    }
 }
 
 /// Whether every Debian package in `packages` is installed (dpkg says
@@ -121,7 +182,7 @@ pub fn packages_installed(what: &str, packages: &[&str]) -> bool {
     if in_ci() {
         panic!("{why}; CI is set, so this is an error");
     }
-    skipped(&why);
+    skipped(SkipReason::NotInstalled("Debian packages"), &why);
     false
 }
 
@@ -205,7 +266,10 @@ fn current_profile() -> Option<String> {
 /// a notice) when `bash` is missing.
 pub fn assert_check_sh_passes(script: &Path, args: &[&str]) {
     if !bash_available() {
-        skipped(&format!("no bash to run {}", script.display()));
+        skipped(
+            SkipReason::NotInstalled("bash"),
+            &format!("no bash to run {}", script.display()),
+        );
         return;
     }
     let done = run(

@@ -51,7 +51,7 @@ pub fn installed() -> bool {
                 "{QEMU} not installed (Debian package qemu-system-x86; `cargo xtask ci` installs it)"
             );
             assert!(!crate::in_ci(), "{why}; CI is set, so this is an error");
-            crate::skipped(&why);
+            crate::skipped(crate::SkipReason::NotInstalled(QEMU), &why);
             false
         }
         Err(err) => panic!("cannot run {QEMU}: {err}"),

@@ -214,3 +214,72 @@ fn deep_nesting_is_an_error() {
         }
     }
 }
+
+/// An include of something that is not a regular file (a device that never
+/// ends, a FIFO that blocks, a directory) is refused without reading it,
+/// with the error at the include directive.
+#[test]
+fn include_of_a_non_regular_file_is_refused() {
+    let (dir, file) = scratch();
+    let fifo = dir.path().join("fifo.json");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|status| status.success());
+    assert!(made, "mkfifo {} failed", fifo.display());
+    let sub = dir.path().join("subdir");
+    fs::create_dir(&sub).expect("a directory");
+    for target in ["/dev/zero", "/dev/stdin", "fifo.json", "subdir"] {
+        let schema = format!("{{ 'enum': 'E', 'data': ['a'] }}\n{{ 'include': '{target}' }}\n");
+        fs::write(&file, &schema).expect("the schema is written");
+        let name = if target.starts_with('/') {
+            target.to_owned()
+        } else {
+            format!("{}/{target}", dir.path().display())
+        };
+        let expected = format!(
+            "{}:2: can't read include file '{name}': not a regular file",
+            file.display()
+        );
+        for legacy in [false, true] {
+            assert_eq!(load(&file, legacy), Err(expected.clone()), "{target}");
+        }
+    }
+}
+
+/// A file larger than `MAX_FILE_SIZE` is refused, as an include (located
+/// at the directive, with the include chain) and as the main file.
+#[test]
+fn oversized_files_are_refused() {
+    let (dir, file) = scratch();
+    let limit = qapi_parser::MAX_FILE_SIZE;
+    let big = dir.path().join("big.json");
+    // A valid schema file of exactly the limit is read...
+    let mut text = "{ 'enum': 'Big', 'data': ['a'] }\n".to_owned().into_bytes();
+    text.resize(limit as usize, b'\n');
+    fs::write(&big, &text).expect("the big file is written");
+    let middle = dir.path().join("middle.json");
+    fs::write(&middle, "\n{ 'include': 'big.json' }\n").expect("written");
+    fs::write(&file, "{ 'include': 'middle.json' }\n").expect("written");
+    assert_eq!(load(&file, false), Ok(()));
+    // ...one byte more is not.
+    text.push(b'\n');
+    fs::write(&big, &text).expect("the big file is written");
+    let reason = format!("larger than {limit} bytes, the limit for a schema file");
+    let expected = format!(
+        "In file included from {}:1:\n{}:2: can't read include file '{}': {reason}",
+        file.display(),
+        middle.display(),
+        big.display()
+    );
+    for legacy in [false, true] {
+        assert_eq!(load(&file, legacy), Err(expected.clone()));
+        assert_eq!(
+            load(&big, legacy),
+            Err(format!(
+                "can't read schema file '{}': {reason}",
+                big.display()
+            ))
+        );
+    }
+}

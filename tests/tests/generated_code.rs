@@ -56,7 +56,8 @@ use qapi_codegen::docs::Example;
 use qapi_codegen::{generate_source, Options};
 use qapi_parser::ir::{EntityKind, Feature, IfCond, Member, Schema};
 use qapi_tests::{
-    in_ci, parallel_map, require_shared, run, skipped, workspace_root, Outcome, SEED_VERSIONS,
+    in_ci, parallel_map, require_shared, run, skipped, workspace_root, Outcome, SkipReason,
+    SEED_VERSIONS,
 };
 use serde_json::{json, Value};
 
@@ -559,7 +560,7 @@ fn require_tool(args: &[&str]) -> bool {
         None => true,
         Some(why) if in_ci() => panic!("{why}; CI is set, so this is an error"),
         Some(why) => {
-            skipped(&why);
+            skipped(SkipReason::NotInstalled("cargo or clippy"), &why);
             false
         }
     }

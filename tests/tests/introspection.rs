@@ -22,7 +22,7 @@ use qapi_codegen::cfg::CfgMap;
 use qapi_codegen::introspect::{generate, schema_info};
 use qapi_parser::{Options, Schema};
 use qapi_tests::qemu::{Qemu, QEMU};
-use qapi_tests::{in_ci, qapi_gen, require_shared, run, skipped, workspace_root};
+use qapi_tests::{in_ci, qapi_gen, require_shared, run, skipped, workspace_root, SkipReason};
 use serde_json::Value;
 
 /// The configuration symbols Debian's `qemu-system-x86_64` 7.2 (package
@@ -210,7 +210,7 @@ fn debian_qemu_7_2_sends_exactly_this_answer() {
              the reference answer and DEBIAN_7_2_X86_64 are 7.2's"
         );
         assert!(!in_ci(), "{why}; CI is set, so this is an error");
-        skipped(&why);
+        skipped(SkipReason::Unavailable("QEMU 7.2"), &why);
         return;
     }
     let theirs = qmp.execute("query-qmp-schema");
@@ -436,7 +436,10 @@ fn assert_generated_code_agrees(schema: &Schema, cfg: &CfgMap, cases: &[(&[&str]
         compile_and_run("clippy-driver", dir.path(), &source, cases[0].0)
             .expect("clippy-driver runs");
     } else {
-        skipped("clippy-driver not installed: the generated code was not linted");
+        skipped(
+            SkipReason::NotInstalled("clippy-driver"),
+            "the generated code was not linted",
+        );
     }
 }
 

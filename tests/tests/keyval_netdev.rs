@@ -307,7 +307,10 @@ fn same_texts_as_qemu() {
         .is_err()
     {
         assert!(std::env::var_os("CI").is_none(), "{qemu} is needed in CI");
-        println!("SKIPPED: {qemu} is not installed");
+        qapi_tests::skipped(
+            qapi_tests::SkipReason::NotInstalled("qemu-system-x86_64"),
+            "the texts were not compared with QEMU's",
+        );
         return;
     }
     // QEMU 7.2 reads stream and dgram (and JSON) as keyval; its net.json

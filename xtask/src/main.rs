@@ -51,7 +51,10 @@ use clap::{Parser, Subcommand};
 /// which `qapi-runtime/tests/qmp_qemu_interop.rs` drives over QMP;
 /// `python3-venv` lets `qapi-runtime/tests/qmp_python.rs` make a virtual
 /// environment (under the target directory) and pip-install Python's
-/// `qemu.qmp` client from PyPI to drive our QMP server.
+/// `qemu.qmp` client from PyPI to drive our QMP server;
+/// `qemu-guest-agent` brings `qemu-ga`, which
+/// `qapi-runtime/tests/guest_agent.rs` runs on the host as the peer of the
+/// guest-agent client.
 ///
 /// The real-guest tests (`net-backends/tests/guests.rs`) boot a guest
 /// whose userland is `busybox-static`'s busybox; `passt` is a guest's
@@ -64,6 +67,7 @@ const SYSTEM_PACKAGES: &[&str] = &[
     "qemu-system-x86",
     "python3",
     "python3-venv",
+    "qemu-guest-agent",
     "busybox-static",
     "passt",
     "iproute2",
@@ -306,44 +310,118 @@ fn ci() -> Result<(), String> {
 /// Runs the workspace's tests, echoing their output, and ends with one
 /// line that totals every test binary's `test result:` line (cargo's own
 /// last line is that of whichever crate comes last, often one with no
-/// doc-tests, which reads as if nothing ran).
+/// doc-tests, which reads as if nothing ran):
+/// `tests: N passed, M failed, K skipped: REASON (COUNT), ...`.
+///
+/// The harness reports a test that skipped as `ok`; such tests record
+/// themselves in the file [`qapi_tests::SKIP_LOG_VAR`] names (see
+/// [`qapi_tests::skipped`]), and are counted as skipped instead of passed.
+/// A test that skipped part of its checks counts as skipped too: it did
+/// not check everything.
 fn test_with_summary() -> Result<(), String> {
     use std::io::{BufRead, BufReader};
     let args = ["test", "--workspace", "--no-fail-fast"];
     let shown = format!("cargo {}", args.join(" "));
+    let skip_log = qapi_tests::workspace_root().join("target/xtask-skipped-tests.tsv");
+    if let Some(dir) = skip_log.parent() {
+        fs::create_dir_all(dir).map_err(|err| format!("{}: {err}", dir.display()))?;
+    }
+    fs::write(&skip_log, "").map_err(|err| format!("{}: {err}", skip_log.display()))?;
     eprintln!("xtask: running {shown}");
     let mut child = Command::new(cargo_program())
         .args(args)
         .current_dir(qapi_tests::workspace_root())
+        .env(qapi_tests::SKIP_LOG_VAR, &skip_log)
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|err| format!("cannot run {shown}: {err}"))?;
-    let (mut passed, mut failed) = (0u64, 0u64);
+    let mut totals = Totals::default();
     if let Some(out) = child.stdout.take() {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
             println!("{line}");
-            if let Some(rest) = line.strip_prefix("test result: ") {
-                for part in rest.split(';') {
-                    let mut words = part.split_whitespace().rev();
-                    let (Some(what), Some(n)) = (words.next(), words.next()) else {
-                        continue;
-                    };
-                    let n: u64 = n.parse().unwrap_or(0);
-                    match what {
-                        "passed" => passed += n,
-                        "failed" => failed += n,
-                        _ => {}
-                    }
-                }
-            }
+            totals.read_line(&line);
         }
     }
     let status = child.wait().map_err(|err| format!("{shown}: {err}"))?;
-    println!("tests: {passed} passed, {failed} failed");
+    let records =
+        fs::read_to_string(&skip_log).map_err(|err| format!("{}: {err}", skip_log.display()))?;
+    println!("{}", totals.summary(&records));
     if status.success() {
         Ok(())
     } else {
         Err(format!("{shown} failed ({status})"))
+    }
+}
+
+/// What the test harness's output says, summed over every test binary.
+#[derive(Default)]
+struct Totals {
+    passed: u64,
+    failed: u64,
+    /// The names of the tests reported as `FAILED`.
+    failed_tests: BTreeSet<String>,
+}
+
+impl Totals {
+    /// Takes in one line of `cargo test`'s standard output.
+    fn read_line(&mut self, line: &str) {
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            for part in rest.split(';') {
+                let mut words = part.split_whitespace().rev();
+                let (Some(what), Some(n)) = (words.next(), words.next()) else {
+                    continue;
+                };
+                let n: u64 = n.parse().unwrap_or(0);
+                match what {
+                    "passed" => self.passed += n,
+                    "failed" => self.failed += n,
+                    _ => {}
+                }
+            }
+        } else if let Some(test) = line
+            .strip_prefix("test ")
+            .and_then(|rest| rest.strip_suffix(" ... FAILED"))
+        {
+            self.failed_tests.insert(test.to_owned());
+        }
+    }
+
+    /// The closing line, given the skip records (`EXECUTABLE\tTEST\tREASON`
+    /// lines): a test that skipped and did not fail moves from passed to
+    /// skipped, under the first reason it gave.
+    fn summary(&self, records: &str) -> String {
+        let mut skipped: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+        for record in records.lines() {
+            let mut fields = record.splitn(3, '\t');
+            let (Some(executable), Some(test), Some(reason)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            if !self.failed_tests.contains(test) {
+                skipped.entry((executable, test)).or_insert(reason);
+            }
+        }
+        let mut reasons: BTreeMap<&str, u64> = BTreeMap::new();
+        for reason in skipped.values() {
+            *reasons.entry(reason).or_default() += 1;
+        }
+        let skips = skipped.len() as u64;
+        let passed = self.passed.saturating_sub(skips);
+        let mut line = format!("tests: {passed} passed, {} failed", self.failed);
+        if skips > 0 {
+            line += &format!(", {skips} skipped: ");
+            if reasons.len() == 1 {
+                line += reasons.keys().next().copied().unwrap_or_default();
+            } else {
+                let each: Vec<String> = reasons
+                    .iter()
+                    .map(|(reason, n)| format!("{reason} ({n})"))
+                    .collect();
+                line += &each.join(", ");
+            }
+        }
+        line
     }
 }
 
@@ -536,4 +614,43 @@ fn bench_compile() -> Result<(), String> {
         times[RUNS / 2].as_secs_f64()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Totals;
+
+    fn totals(output: &str) -> Totals {
+        let mut totals = Totals::default();
+        for line in output.lines() {
+            totals.read_line(line);
+        }
+        totals
+    }
+
+    #[test]
+    fn a_skipped_test_is_not_counted_as_passed() {
+        let output = "test a ... ok\ntest b ... ok\ntest c ... FAILED\n\
+                      test result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out\n\
+                      test result: ok. 5 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out\n";
+        let t = totals(output);
+        assert_eq!(t.summary(""), "tests: 7 passed, 1 failed");
+        // `b` skipped twice (one test), `c` skipped and then failed anyway.
+        let records = "/x/one\tb\tshared test data missing\n\
+                       /x/one\tb\tshared test data missing\n\
+                       /x/one\tc\tshared test data missing\n";
+        assert_eq!(
+            t.summary(records),
+            "tests: 6 passed, 1 failed, 1 skipped: shared test data missing"
+        );
+        let records = "/x/one\tb\tshared test data missing\n\
+                       /x/two\tb\tqemu-system-x86_64 not installed\n\
+                       /x/two\td\tshared test data missing\n\
+                       torn line\n";
+        assert_eq!(
+            t.summary(records),
+            "tests: 4 passed, 1 failed, 3 skipped: qemu-system-x86_64 not installed (1), \
+             shared test data missing (2)"
+        );
+    }
 }

@@ -52,6 +52,15 @@ pub enum ClientError {
     /// No answer in time (the answer, if it comes, is dropped).
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+    /// The greeting or the answer to `qmp_capabilities` did not come in
+    /// time; says which.
+    #[error("no {waited_for} within {after:?}")]
+    HandshakeTimeout {
+        /// What did not come.
+        waited_for: &'static str,
+        /// How long the client waited.
+        after: Duration,
+    },
     /// The connection is closed (by the peer, or by
     /// [`Client::into_inner`]).
     #[error("the connection is closed")]
@@ -360,6 +369,53 @@ impl Client<UnixStream> {
     }
 }
 
+impl Client<UnixStream> {
+    /// Waits for a QMP server to connect to `listener` (QEMU started with
+    /// `-qmp unix:PATH,server=off` connects out to `PATH`), then reads its
+    /// greeting and negotiates. [`ClientOptions::handshake_timeout`]
+    /// limits the wait for the connection too.
+    pub async fn accept_unix(
+        listener: &tokio::net::UnixListener,
+        options: ClientOptions,
+    ) -> Result<Self, ClientError> {
+        let accepted = within(options.handshake_timeout, "incoming connection", async {
+            Ok(listener.accept().await?)
+        });
+        let (stream, _) = accepted.await?;
+        Client::handshake(stream, options).await
+    }
+}
+
+impl Client<TcpStream> {
+    /// [`Client::accept_unix`] over TCP (`-qmp tcp:HOST:PORT,server=off`).
+    pub async fn accept_tcp(
+        listener: &tokio::net::TcpListener,
+        options: ClientOptions,
+    ) -> Result<Self, ClientError> {
+        let accepted = within(options.handshake_timeout, "incoming connection", async {
+            Ok(listener.accept().await?)
+        });
+        let (stream, _) = accepted.await?;
+        let _ = stream.set_nodelay(true);
+        Client::handshake(stream, options).await
+    }
+}
+
+/// `work`, failing with [`ClientError::HandshakeTimeout`] naming
+/// `waited_for` if it takes longer than `limit`.
+async fn within<T>(
+    limit: Option<Duration>,
+    waited_for: &'static str,
+    work: impl std::future::Future<Output = Result<T, ClientError>>,
+) -> Result<T, ClientError> {
+    match limit {
+        Some(after) => tokio::time::timeout(after, work)
+            .await
+            .map_err(|_| ClientError::HandshakeTimeout { waited_for, after })?,
+        None => work.await,
+    }
+}
+
 impl Client<TcpStream> {
     /// Connects over TCP and negotiates.
     pub async fn connect_tcp(
@@ -411,8 +467,10 @@ where
         let (mut reader, mut writer) = tokio::io::split(stream);
         let mut streamer = Streamer::new(options.limits);
         let mut queued = VecDeque::new();
+        let mut waiting_for = "QMP greeting (QEMU's guest agent sends none: use qmp::GuestAgent)";
         let work = async {
             let greeting = read_until(&mut reader, &mut streamer, &mut queued, |_| true).await?;
+            waiting_for = "answer to qmp_capabilities";
             let raw = greeting
                 .get("QMP")
                 .cloned()
@@ -454,9 +512,13 @@ where
             ))
         };
         let (greeting, oob) = match options.handshake_timeout {
-            Some(t) => tokio::time::timeout(t, work)
-                .await
-                .map_err(|_| ClientError::Timeout(t))??,
+            Some(t) => {
+                let done = tokio::time::timeout(t, work).await;
+                done.map_err(|_| ClientError::HandshakeTimeout {
+                    waited_for: waiting_for,
+                    after: t,
+                })??
+            }
             None => work.await?,
         };
         let (stop, stop_rx) = watch::channel(false);

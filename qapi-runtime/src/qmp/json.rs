@@ -31,6 +31,18 @@ pub const MAX_TOKEN_COUNT: usize = 2 << 20;
 /// QEMU's `MAX_NESTING`: open brackets and braces in one message.
 pub const MAX_NESTING: usize = 1 << 10;
 
+/// The stack a thread needs, at most, to read, handle and answer a
+/// message at the nesting limit ([`MAX_NESTING`]): 1.5 MiB. Parsing does
+/// not recurse, but copying the `id`, writing it back and dropping a value
+/// recurse once per level. Measured with a server and its client on one
+/// thread: a debug build needs between 1 and 1.125 MiB, a release build
+/// between 256 and 384 KiB. Tokio's worker threads have 2 MiB by default;
+/// a runtime built with a smaller `thread_stack_size`, or a
+/// `current_thread` runtime on a smaller thread, must give at least this.
+/// `tests/qmp_hostile.rs` runs a server and its client on a thread of
+/// exactly this size, in whichever profile the tests are built with.
+pub const STACK_BUDGET: usize = 3 << 19;
+
 /// The limits on one message. The defaults are QEMU's; a server with many
 /// clients may want smaller ones, since each client may hold one message
 /// of `max_message_size` bytes (plus its parsed value) at a time.
@@ -423,6 +435,11 @@ fn stray_text(token: &[u8]) -> String {
 
 /// Parses one complete message held as tokens, as `json-parser.c`. The
 /// first error wins, as there.
+///
+/// The parser does not recurse: the arrays and objects under way are kept
+/// on a heap stack ([`Open`]), so the thread's stack does not grow with
+/// the nesting (at [`MAX_NESTING`] a recursive descent needed close to
+/// 2 MiB in a debug build, all of a tokio worker's stack).
 struct Parser<'a> {
     text: &'a [u8],
     tokens: &'a [Token],
@@ -431,9 +448,82 @@ struct Parser<'a> {
 
 type PResult<T> = Result<T, String>;
 
+/// An array or object whose closing bracket has not been read yet.
+enum Open {
+    /// An array: the elements so far.
+    Array(Vec<Value>),
+    /// An object waiting for the key of a member.
+    Key(Map<String, Value>),
+    /// An object waiting for the value of the member with this key.
+    Member(Map<String, Value>, String),
+}
+
 impl Parser<'_> {
     fn parse(mut self) -> PResult<Value> {
-        self.value()
+        let mut open: Vec<Open> = Vec::new();
+        'value: loop {
+            // A value starts here: a scalar is read whole, an array or
+            // object is opened (or read whole when it is empty).
+            let mut done = match self.start_value()? {
+                Some(value) => value,
+                None => {
+                    let opened = match self.tokens[self.pos - 1].kind {
+                        Kind::LCurly => Open::Key(Map::new()),
+                        _ => Open::Array(Vec::new()),
+                    };
+                    open.push(opened);
+                    continue 'value;
+                }
+            };
+            // A value is complete: it goes into the innermost open array
+            // or object, which may complete in turn.
+            loop {
+                let Some(innermost) = open.pop() else {
+                    return Ok(done);
+                };
+                match innermost {
+                    Open::Array(mut list) => {
+                        list.push(done);
+                        match self.pop().map(|t| t.kind) {
+                            None => return Err("premature EOI".into()),
+                            Some(Kind::RSquare) => done = Value::Array(list),
+                            Some(Kind::Comma) => {
+                                open.push(Open::Array(list));
+                                continue 'value;
+                            }
+                            Some(_) => return Err("expected separator in list".into()),
+                        }
+                    }
+                    Open::Key(map) => {
+                        let Value::String(key) = done else {
+                            return Err("key is not a string in object".into());
+                        };
+                        match self.pop().map(|t| t.kind) {
+                            None => return Err("premature EOI".into()),
+                            Some(Kind::Colon) => {}
+                            Some(_) => return Err("missing : in object pair".into()),
+                        }
+                        open.push(Open::Member(map, key));
+                        continue 'value;
+                    }
+                    Open::Member(mut map, key) => {
+                        if map.contains_key(&key) {
+                            return Err("duplicate key".into());
+                        }
+                        map.insert(key, done);
+                        match self.pop().map(|t| t.kind) {
+                            None => return Err("premature EOI".into()),
+                            Some(Kind::RCurly) => done = Value::Object(map),
+                            Some(Kind::Comma) => {
+                                open.push(Open::Key(map));
+                                continue 'value;
+                            }
+                            Some(_) => return Err("expected separator in dict".into()),
+                        }
+                    }
+                }
+            }
+        }
     }
 
     fn peek(&self) -> Option<Token> {
@@ -452,101 +542,45 @@ impl Parser<'_> {
         &self.text[t.start..t.end]
     }
 
-    fn value(&mut self) -> PResult<Value> {
+    /// Reads the start of a value: `Some` with a scalar or an empty array
+    /// or object, `None` after the opening bracket of one with members.
+    fn start_value(&mut self) -> PResult<Option<Value>> {
         let Some(t) = self.peek() else {
             return Err("premature EOI".into());
         };
-        match t.kind {
-            Kind::LCurly => self.object(),
-            Kind::LSquare => self.array(),
+        let (empty, close) = match t.kind {
+            Kind::LCurly => (Value::Object(Map::new()), Kind::RCurly),
+            Kind::LSquare => (Value::Array(Vec::new()), Kind::RSquare),
             Kind::Integer | Kind::Float => {
                 self.pos += 1;
-                number(self.str_of(t), t.kind == Kind::Integer)
+                return number(self.str_of(t), t.kind == Kind::Integer).map(Some);
             }
             Kind::String => {
                 self.pos += 1;
-                string(self.str_of(t)).map(Value::String)
+                return string(self.str_of(t)).map(|s| Some(Value::String(s)));
             }
             Kind::Keyword => {
                 self.pos += 1;
-                match self.str_of(t) {
-                    b"true" => Ok(Value::Bool(true)),
-                    b"false" => Ok(Value::Bool(false)),
-                    b"null" => Ok(Value::Null),
+                return match self.str_of(t) {
+                    b"true" => Ok(Some(Value::Bool(true))),
+                    b"false" => Ok(Some(Value::Bool(false))),
+                    b"null" => Ok(Some(Value::Null)),
                     other => Err(format!(
                         "invalid keyword '{}'",
                         String::from_utf8_lossy(other)
                     )),
-                }
+                };
             }
-            _ => Err("expecting value".into()),
-        }
-    }
-
-    fn object(&mut self) -> PResult<Value> {
-        self.pos += 1; // '{'
-        let mut map = Map::new();
-        let Some(peek) = self.peek() else {
-            return Err("premature EOI".into());
+            _ => return Err("expecting value".into()),
         };
-        if peek.kind == Kind::RCurly {
-            self.pos += 1;
-            return Ok(Value::Object(map));
-        }
-        self.pair(&mut map)?;
-        loop {
-            let Some(t) = self.pop() else {
-                return Err("premature EOI".into());
-            };
-            match t.kind {
-                Kind::RCurly => return Ok(Value::Object(map)),
-                Kind::Comma => self.pair(&mut map)?,
-                _ => return Err("expected separator in dict".into()),
+        self.pos += 1;
+        match self.peek() {
+            None => Err("premature EOI".into()),
+            Some(next) if next.kind == close => {
+                self.pos += 1;
+                Ok(Some(empty))
             }
-        }
-    }
-
-    fn pair(&mut self, map: &mut Map<String, Value>) -> PResult<()> {
-        if self.peek().is_none() {
-            return Err("premature EOI".into());
-        }
-        let Value::String(key) = self.value()? else {
-            return Err("key is not a string in object".into());
-        };
-        let Some(colon) = self.pop() else {
-            return Err("premature EOI".into());
-        };
-        if colon.kind != Kind::Colon {
-            return Err("missing : in object pair".into());
-        }
-        let value = self.value()?;
-        if map.contains_key(&key) {
-            return Err("duplicate key".into());
-        }
-        map.insert(key, value);
-        Ok(())
-    }
-
-    fn array(&mut self) -> PResult<Value> {
-        self.pos += 1; // '['
-        let mut list = Vec::new();
-        let Some(peek) = self.peek() else {
-            return Err("premature EOI".into());
-        };
-        if peek.kind == Kind::RSquare {
-            self.pos += 1;
-            return Ok(Value::Array(list));
-        }
-        list.push(self.value()?);
-        loop {
-            let Some(t) = self.pop() else {
-                return Err("premature EOI".into());
-            };
-            match t.kind {
-                Kind::RSquare => return Ok(Value::Array(list)),
-                Kind::Comma => list.push(self.value()?),
-                _ => return Err("expected separator in list".into()),
-            }
+            Some(_) => Ok(None),
         }
     }
 }

@@ -15,7 +15,9 @@
 //!   wired in a few lines (see [`Service`]);
 //! * [`Client`] (and [`BlockingClient`]) runs the generated request
 //!   types (`client.execute(&NetdevDel { id })`) and reads events as
-//!   raw JSON that the generated `events::Event` decodes.
+//!   raw JSON that the generated `events::Event` decodes;
+//! * [`GuestAgent`] runs the guest agent's generated request types
+//!   against `qemu-ga` (no greeting; `guest-sync-delimited`).
 //!
 //! Everything runs on tokio and is behind the `qmp` cargo feature (on by
 //! default), so code that only needs the generated types can leave tokio
@@ -24,6 +26,7 @@
 pub mod blocking;
 pub mod client;
 pub mod fds;
+pub mod guest_agent;
 pub mod json;
 pub mod server;
 pub mod wire;
@@ -33,6 +36,7 @@ pub use client::{
     Client, ClientError, ClientOptions, Decoded, EventStream, EventsLost, Greeting, RawEvent,
 };
 pub use fds::NamedFds;
+pub use guest_agent::{GuestAgent, GuestAgentError, GuestAgentOptions, SyncMethod};
 pub use json::{JsonError, Limits};
 pub use server::{
     Address, AddressError, Config, Listener, Server, ServerHandle, Service, BUILTIN_COMMANDS,

@@ -72,7 +72,10 @@ use crate::policy::CompatPolicy;
 /// ```
 ///
 /// The server itself answers `qmp_capabilities`, `query-commands`,
-/// `query-version` and `query-qmp-schema` (and `getfd` and `closefd`
+/// `query-version` (unless the service has its own: a schema that
+/// includes QEMU's `control.json` generates it, with its `VersionInfo`
+/// type, and then the service answers it and the greeting announces that
+/// answer) and `query-qmp-schema` (and `getfd` and `closefd`
 /// with [`Config::fd_passing`]), and checks the envelope,
 /// negotiation, out-of-band use and the compat policy for commands
 /// before calling [`Service::dispatch`].
@@ -120,7 +123,9 @@ pub const FD_COMMANDS: [&str; 2] = ["getfd", "closefd"];
 /// How a server behaves.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The greeting's and `query-version`'s answer.
+    /// The greeting's and `query-version`'s answer when the service has
+    /// no `query-version` of its own. The default claims no QEMU release
+    /// (see [`VersionInfo::default`]).
     pub version: VersionInfo,
     /// Whether the `oob` capability is offered (QEMU offers it on socket
     /// monitors).
@@ -326,8 +331,36 @@ impl<S: Service> Shared<S> {
     /// Whether `command` is one the server answers itself.
     fn is_builtin(&self, command: &str) -> bool {
         (BUILTIN_COMMANDS.contains(&command)
-            && (command != "query-qmp-schema" || self.schema().is_some()))
+            && (command != "query-qmp-schema" || self.schema().is_some())
+            && (command != "query-version" || !self.service_answers_version()))
             || (self.config.fd_passing && FD_COMMANDS.contains(&command))
+    }
+
+    /// Whether the service has its own `query-version` (the generated
+    /// one of a schema that includes QEMU's `control.json`).
+    fn service_answers_version(&self) -> bool {
+        self.service.command_info("query-version").is_some()
+    }
+
+    /// What the greeting announces: the service's `query-version` answer
+    /// when it has the command (QEMU's greeting is its `query-version`),
+    /// else [`Config::version`].
+    async fn version(&self) -> VersionInfo {
+        if self.service_answers_version() {
+            let output = Output::with_policy(self.config.policy);
+            let mut input = Input::new().with_policy(self.config.policy);
+            let answer = self
+                .service
+                .dispatch("query-version", Some(json!({})), &mut input, &output)
+                .await;
+            if let Some(version) = answer
+                .and_then(Result::ok)
+                .and_then(|v| VersionInfo::from_value(&v))
+            {
+                return version;
+            }
+        }
+        self.config.version.clone()
     }
 
     /// The introspection data, read once (invalid JSON counts as none).
@@ -363,6 +396,20 @@ impl<S: Service> Server<S> {
 
     /// A server with `config`.
     pub fn with_config(service: S, config: Config) -> Self {
+        Self::build(config, |_| service)
+    }
+
+    /// A server with `config` whose service is made with the server's
+    /// handle in hand, so that command handlers can emit events (keep
+    /// [`ServerHandle::emitter`] or the handle in the service):
+    ///
+    /// ```ignore
+    /// let server = Server::build(Config::default(), |handle| MyService {
+    ///     events: handle.emitter(),
+    ///     ..
+    /// });
+    /// ```
+    pub fn build(config: Config, make_service: impl FnOnce(&ServerHandle) -> S) -> Self {
         let (events, _) = broadcast::channel(config.event_backlog.max(1));
         let (shutdown, _) = watch::channel(false);
         let hub = Arc::new(Hub {
@@ -373,6 +420,7 @@ impl<S: Service> Server<S> {
             output: Output::with_policy(config.policy),
         });
         let slots = Arc::new(Semaphore::new(config.max_clients.max(1)));
+        let service = make_service(&ServerHandle { hub: hub.clone() });
         Server {
             shared: Arc::new(Shared {
                 service,
@@ -556,7 +604,7 @@ where
 
     let mut greeting = Vec::with_capacity(160);
     let caps: &[&str] = if shared.config.oob { &["oob"] } else { &[] };
-    wire::write_greeting(&mut greeting, &shared.config.version, caps);
+    wire::write_greeting(&mut greeting, &shared.version().await, caps);
     let _ = out_tx.send(Outgoing::Line(greeting)).await;
 
     let commands = tokio::spawn(run_in_band(

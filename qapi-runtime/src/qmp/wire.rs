@@ -21,13 +21,20 @@ pub struct VersionInfo {
 }
 
 impl Default for VersionInfo {
-    /// This crate's version, with `package` naming it.
+    /// QEMU version 0.0.0 and `package` naming this crate
+    /// (`qapi-runtime 0.1.0`): the `qemu` member is a QEMU release number,
+    /// which clients compare to know what a QEMU supports, and a server
+    /// built on this crate is no QEMU release, so it claims none (a
+    /// client that gates features on the number assumes the fewest).
+    /// A server that implements a given release's interface says so in
+    /// [`Config::version`](super::Config::version) (`netdevd` announces
+    /// the QEMU release whose `net.json` it implements), or answers
+    /// `query-version` through its service.
     fn default() -> Self {
-        let num = |s: &str| s.parse().unwrap_or(0);
         VersionInfo {
-            major: num(env!("CARGO_PKG_VERSION_MAJOR")),
-            minor: num(env!("CARGO_PKG_VERSION_MINOR")),
-            micro: num(env!("CARGO_PKG_VERSION_PATCH")),
+            major: 0,
+            minor: 0,
+            micro: 0,
             package: concat!("qapi-runtime ", env!("CARGO_PKG_VERSION")).to_owned(),
         }
     }

@@ -9,7 +9,7 @@
 pub mod net_memory;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use qapi_generated_tests::server as demo;
@@ -26,7 +26,9 @@ use tokio::net::UnixStream;
 #[derive(Default)]
 pub struct Canvas {
     pub figures: Mutex<Vec<demo::Figure>>,
-    pub events: OnceLock<ServerHandle>,
+    /// The server's handle, given when the server makes the service
+    /// (`Server::build`).
+    pub events: Option<ServerHandle>,
     /// `draw` calls that ran to the end.
     pub drawn: std::sync::atomic::AtomicUsize,
 }
@@ -67,7 +69,7 @@ impl demo::commands::AsyncCommands for Canvas {
         let id = arguments.id.clone();
         f.push(arguments);
         drop(f);
-        if let Some(h) = self.events.get() {
+        if let Some(h) = &self.events {
             h.emit(&demo::events::Event::FigureAdded(
                 demo::events::FigureAdded { id, kind },
             ));
@@ -135,9 +137,17 @@ impl<S> Drop for Running<S> {
 }
 
 pub async fn start<S: Service>(service: S, config: Config) -> Running<S> {
+    start_built(config, |_| service).await
+}
+
+/// A server whose service is made with the server's handle in hand.
+pub async fn start_built<S: Service>(
+    config: Config,
+    make_service: impl FnOnce(&ServerHandle) -> S,
+) -> Running<S> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("qmp.sock");
-    let server = Server::with_config(service, config);
+    let server = Server::build(config, make_service);
     let listener = Listener::bind(&qapi_runtime::qmp::Address::Unix(path.clone()))
         .await
         .unwrap();
@@ -151,12 +161,16 @@ pub async fn start<S: Service>(service: S, config: Config) -> Running<S> {
     }
 }
 
-/// The demo service on a server, with events wired.
+/// The demo service on a server, its handlers emitting events through
+/// the handle the server gave it.
 pub async fn start_demo(config: Config) -> Running<DemoService> {
-    let service = DemoService::default();
-    let running = start(service.clone(), config).await;
-    let _ = service.0.events.set(running.handle.clone());
-    running
+    start_built(config, |handle| {
+        DemoService(Arc::new(Canvas {
+            events: Some(handle.clone()),
+            ..Canvas::default()
+        }))
+    })
+    .await
 }
 
 /// A client that writes bytes and reads messages, nothing more.

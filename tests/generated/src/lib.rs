@@ -27,3 +27,18 @@ pub mod client {
 pub mod introspect {
     include!(concat!(env!("OUT_DIR"), "/introspect.rs"));
 }
+
+/// QEMU 7.2's guest agent schema (`qga/qapi-schema.json`): types and
+/// request types, with open enums, as a guest-agent client uses them.
+#[allow(missing_docs)]
+pub mod qga {
+    include!(concat!(env!("OUT_DIR"), "/qga.rs"));
+}
+
+/// QEMU's `query-version` and its `VersionInfo` (`schema/version.json`),
+/// with the generated `QmpService`: a service that answers
+/// `query-version` itself.
+#[allow(missing_docs)]
+pub mod version {
+    include!(concat!(env!("OUT_DIR"), "/version.rs"));
+}
