@@ -380,12 +380,15 @@ impl<'s> Differ<'s> {
         }
     }
 
-    /// Compares two types at `place`; a pair of named types is compared
-    /// once per direction and reported under the new one's name when
-    /// `anchor` allows.
+    /// Compares two types at `place`. A pair of named types of one kind
+    /// (two enums, two objects, two alternates) is compared once per
+    /// direction and reported under the new one's name when `anchor`
+    /// allows; other pairs are compared at `place`.
     fn types(&mut self, old_id: EntityId, new_id: EntityId, place: &Place, anchor: bool) {
         let (old, new) = (self.old, self.new);
-        if anchor && is_anchor(old, old_id) && is_anchor(new, new_id) {
+        let same_kind = std::mem::discriminant(&old.entity(old_id).kind)
+            == std::mem::discriminant(&new.entity(new_id).kind);
+        if anchor && same_kind && is_anchor(old, old_id) && is_anchor(new, new_id) {
             if !self.visited.insert((old_id, new_id, place.dir())) {
                 return;
             }

@@ -133,13 +133,20 @@ impl fmt::Display for ChangeKind {
     }
 }
 
-/// One change on one line: where, what, and under which condition.
-fn line(change: &Change) -> String {
-    let mut out = format!("{}: {}", location(change), change.kind);
-    if let Some(condition) = &change.condition {
-        let _ = write!(out, " [if {condition}]");
+/// One change on one line: where, what, and under which condition
+/// (`command 'c' argument 'a': removed [if CONFIG_X]`).
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", location(self), self.kind)?;
+        match &self.condition {
+            Some(condition) => write!(f, " [if {condition}]"),
+            None => Ok(()),
+        }
     }
-    out
+}
+
+fn line(change: &Change) -> String {
+    change.to_string()
 }
 
 /// How many changes of each class, as one sentence.
