@@ -183,7 +183,7 @@ pub fn to_text(report: &Report) -> String {
     out
 }
 
-/// The report as Markdown: a summary paragraph, then one `####` section
+/// The report as Markdown: a summary paragraph, then one `###` section
 /// per class that has changes, with one bullet per change.
 pub fn to_markdown(report: &Report) -> String {
     let mut out = format!("{}.\n", summary(report));
@@ -192,7 +192,7 @@ pub fn to_markdown(report: &Report) -> String {
         if lines.is_empty() {
             continue;
         }
-        let _ = writeln!(out, "\n#### {title}\n");
+        let _ = writeln!(out, "\n### {title}\n");
         for line in lines {
             let _ = writeln!(out, "- {}", line.replace('`', "\\`"));
         }
