@@ -352,7 +352,7 @@ fn changes_under_a_condition_say_so() {
             ),
             (
                 BreaksClients,
-                "command 'd': condition changed from none to 'CONFIG_D' [if CONFIG_D]",
+                "command 'd': condition changed from none to 'CONFIG_D'",
             ),
         ],
     );

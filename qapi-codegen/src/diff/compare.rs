@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 use qapi_parser::ir::{EntityId, EntityKind, Feature, IfCond, Member};
 use qapi_parser::Schema;
 
+use super::report::{Change, ChangeKind, Class, Direction, Item, Report, Step, Subject};
 use super::shape::{is_anchor, shape_of, type_label, ObjectShape, Scalar, Shape};
-use super::{Change, ChangeKind, Class, Direction, Item, Report, Step, Subject};
 
 /// How deep nested unions (a union as a branch of a union) are
 /// flattened; the front end refuses an object that contains itself, so
@@ -209,8 +209,8 @@ impl<'s> Differ<'s> {
     }
 
     /// A changed condition: absent from more builds counts as `removed`,
-    /// present in more builds as `added`.
-    #[allow(clippy::too_many_arguments)]
+    /// present in more builds as `added`. Reported at `place` without
+    /// the item's own new condition, which the change itself shows.
     fn condition(
         &mut self,
         old: Option<&IfCond>,
@@ -233,7 +233,9 @@ impl<'s> Differ<'s> {
             old: old.cloned(),
             new: new.cloned(),
         };
-        self.emit(place, class, kind);
+        let mut place = place.clone();
+        place.conditions.retain(|c| Some(c) != new);
+        self.emit(&place, class, kind);
     }
 
     fn commands_and_events(&mut self) {

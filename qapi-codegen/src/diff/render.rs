@@ -6,7 +6,7 @@ use std::fmt::{self, Write as _};
 
 use serde_json::{json, Map, Value};
 
-use super::{Change, ChangeKind, Class, Direction, Item, Report, Step, Subject};
+use super::report::{Change, ChangeKind, Class, Direction, Item, Report, Side, Step, Subject};
 
 /// The sections of a report, in the order they are printed, with their
 /// titles.
@@ -282,8 +282,8 @@ pub fn to_json(report: &Report) -> Value {
         })
         .collect();
     json!({
-        "breaks-clients": report.breaks(super::Side::Client),
-        "breaks-servers": report.breaks(super::Side::Server),
+        "breaks-clients": report.breaks(Side::Client),
+        "breaks-servers": report.breaks(Side::Server),
         "counts": counts,
         "changes": report.changes.iter().map(change_json).collect::<Vec<_>>(),
     })
