@@ -524,3 +524,45 @@ fn cli_exit_status_follows_the_side_asked_for() {
         "not QEMU's message: {stderr}"
     );
 }
+
+/// A member every branch of a union had, moved into the union's base,
+/// and an inline base turned into a named one: the same wire.
+#[test]
+fn members_moved_from_branches_into_the_base_are_no_change() {
+    assert_changes(
+        "{ 'enum': 'Kind', 'data': [ 'a', 'b' ] }\n\
+         { 'struct': 'A', 'data': { 'id': 'str', 'x': 'int' } }\n\
+         { 'struct': 'B', 'data': { 'id': 'str' } }\n\
+         { 'union': 'U', 'base': { 'kind': 'Kind' }, 'discriminator': 'kind',\n\
+           'data': { 'a': 'A', 'b': 'B' } }\n\
+         { 'command': 'c', 'boxed': true, 'data': 'U' }",
+        "{ 'enum': 'Kind', 'data': [ 'a', 'b' ] }\n\
+         { 'struct': 'UBase', 'data': { 'kind': 'Kind', 'id': 'str' } }\n\
+         { 'struct': 'A', 'data': { 'x': 'int' } }\n\
+         { 'union': 'U', 'base': 'UBase', 'discriminator': 'kind',\n\
+           'data': { 'a': 'A' } }\n\
+         { 'command': 'c', 'boxed': true, 'data': 'U' }",
+        &[],
+    );
+}
+
+#[test]
+fn a_member_made_conditional_is_removed_from_some_builds() {
+    assert_changes(
+        "{ 'command': 'c', 'data': { 'a': 'int' }, 'returns': 'Info' }\n\
+         { 'struct': 'Info', 'data': { 'b': 'int' } }",
+        "{ 'struct': 'Args', 'data': { 'a': { 'type': 'int', 'if': 'CONFIG_A' } } }\n\
+         { 'command': 'c', 'boxed': true, 'data': 'Args', 'returns': 'Info' }\n\
+         { 'struct': 'Info', 'data': { 'b': { 'type': 'int', 'if': 'CONFIG_B' } } }",
+        &[
+            (
+                BreaksClients,
+                "command 'c' argument 'a': condition changed from none to 'CONFIG_A'",
+            ),
+            (
+                BreaksClients,
+                "command 'c' returns 'b': condition changed from none to 'CONFIG_B'",
+            ),
+        ],
+    );
+}
