@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use qapi_parser::ir::{EntityId, EntityKind, Feature, IfCond, Member};
+use qapi_parser::ir::{Command, Entity, EntityId, EntityKind, Event, Feature, IfCond, Member};
 use qapi_parser::Schema;
 
 use super::report::{Change, ChangeKind, Class, Direction, Item, Report, Step, Subject};
@@ -238,115 +238,32 @@ impl<'s> Differ<'s> {
         self.emit(&place, class, kind);
     }
 
+    /// Commands and events matched by name: removed, added, or compared.
     fn commands_and_events(&mut self) {
         let (old, new) = (self.old, self.new);
         for entity in &old.entities {
             let found = new.lookup(&entity.name);
-            match &entity.kind {
-                EntityKind::Command(command) => {
-                    let place = Place::top(
-                        Subject::Command(entity.name.clone()),
-                        None,
-                        entity.ifcond.as_ref(),
-                    );
-                    match found.map(|e| (e, &e.kind)) {
-                        Some((new_entity, EntityKind::Command(new_command))) => {
-                            let place =
-                                Place::top(place.subject.clone(), None, new_entity.ifcond.as_ref());
-                            self.condition(
-                                entity.ifcond.as_ref(),
-                                new_entity.ifcond.as_ref(),
-                                &place,
-                                Item::Command,
-                                Class::BreaksClients,
-                                Class::Compatible,
-                            );
-                            self.features(
-                                &entity.features,
-                                &new_entity.features,
-                                &place,
-                                &Item::Command,
-                            );
-                            // Losing `allow-oob` or `allow-preconfig` fails the old
-                            // clients that use it; gaining one is an addition. A
-                            // changed `success-response` changes what every client
-                            // waits for.
-                            for (flag, was, now) in [
-                                ("allow-oob", command.allow_oob, new_command.allow_oob),
-                                (
-                                    "allow-preconfig",
-                                    command.allow_preconfig,
-                                    new_command.allow_preconfig,
-                                ),
-                                (
-                                    "success-response",
-                                    command.success_response,
-                                    new_command.success_response,
-                                ),
-                            ] {
-                                if was != now {
-                                    let class = match (flag, now) {
-                                        ("success-response", _) => Class::BreaksBoth,
-                                        (_, true) => Class::Compatible,
-                                        (_, false) => Class::BreaksClients,
-                                    };
-                                    self.emit(&place, class, ChangeKind::FlagChanged { flag, now });
-                                }
-                            }
-                            let input = Place {
-                                direction: Some(Direction::Input),
-                                ..place.clone()
-                            };
-                            self.object_or_empty(command.arg_type, new_command.arg_type, &input);
-                            let output = Place {
-                                direction: Some(Direction::Output),
-                                ..place
-                            };
-                            self.object_or_empty(command.ret_type, new_command.ret_type, &output);
-                        }
-                        _ => self.emit(
-                            &place,
-                            Class::BreaksClients,
-                            ChangeKind::Removed(Item::Command),
-                        ),
-                    }
+            match (&entity.kind, found.map(|e| (e, &e.kind))) {
+                (EntityKind::Command(was), Some((now_entity, EntityKind::Command(now)))) => {
+                    self.command(entity, was, now_entity, now)
                 }
-                EntityKind::Event(event) => {
-                    let place = Place::top(
-                        Subject::Event(entity.name.clone()),
-                        None,
-                        entity.ifcond.as_ref(),
+                (EntityKind::Event(was), Some((now_entity, EntityKind::Event(now)))) => {
+                    self.event(entity, was, now_entity, now)
+                }
+                (EntityKind::Command(_), _) => {
+                    let subject = Subject::Command(entity.name.clone());
+                    let place = Place::top(subject, None, entity.ifcond.as_ref());
+                    let kind = ChangeKind::Removed(Item::Command);
+                    self.emit(&place, Class::BreaksClients, kind);
+                }
+                (EntityKind::Event(_), _) => {
+                    let subject = Subject::Event(entity.name.clone());
+                    let place = Place::top(subject, None, entity.ifcond.as_ref());
+                    self.emit(
+                        &place,
+                        Class::BreaksClients,
+                        ChangeKind::Removed(Item::Event),
                     );
-                    match found.map(|e| (e, &e.kind)) {
-                        Some((new_entity, EntityKind::Event(new_event))) => {
-                            let place =
-                                Place::top(place.subject.clone(), None, new_entity.ifcond.as_ref());
-                            self.condition(
-                                entity.ifcond.as_ref(),
-                                new_entity.ifcond.as_ref(),
-                                &place,
-                                Item::Event,
-                                Class::BreaksClients,
-                                Class::Compatible,
-                            );
-                            self.features(
-                                &entity.features,
-                                &new_entity.features,
-                                &place,
-                                &Item::Event,
-                            );
-                            let output = Place {
-                                direction: Some(Direction::Output),
-                                ..place
-                            };
-                            self.object_or_empty(event.arg_type, new_event.arg_type, &output);
-                        }
-                        _ => self.emit(
-                            &place,
-                            Class::BreaksClients,
-                            ChangeKind::Removed(Item::Event),
-                        ),
-                    }
                 }
                 _ => {}
             }
@@ -358,17 +275,92 @@ impl<'s> Differ<'s> {
                 _ => continue,
             };
             let existed = old.lookup(&entity.name).is_some_and(|e| {
-                matches!(
-                    (&e.kind, &entity.kind),
-                    (EntityKind::Command(_), EntityKind::Command(_))
-                        | (EntityKind::Event(_), EntityKind::Event(_))
-                )
+                std::mem::discriminant(&e.kind) == std::mem::discriminant(&entity.kind)
             });
             if !existed {
                 let place = Place::top(subject, None, entity.ifcond.as_ref());
                 self.emit(&place, Class::Compatible, ChangeKind::Added(item));
             }
         }
+    }
+
+    /// A command in both schemas: its condition, features, flags,
+    /// arguments (input) and answer (output).
+    fn command(&mut self, old_entity: &Entity, was: &Command, new_entity: &Entity, now: &Command) {
+        let subject = Subject::Command(new_entity.name.clone());
+        let place = Place::top(subject, None, new_entity.ifcond.as_ref());
+        self.condition(
+            old_entity.ifcond.as_ref(),
+            new_entity.ifcond.as_ref(),
+            &place,
+            Item::Command,
+            Class::BreaksClients,
+            Class::Compatible,
+        );
+        self.features(
+            &old_entity.features,
+            &new_entity.features,
+            &place,
+            &Item::Command,
+        );
+        // Losing `allow-oob` or `allow-preconfig` fails the old clients
+        // that use it; gaining one is an addition. A changed
+        // `success-response` changes what every client waits for.
+        for (flag, before, after) in [
+            ("allow-oob", was.allow_oob, now.allow_oob),
+            ("allow-preconfig", was.allow_preconfig, now.allow_preconfig),
+            (
+                "success-response",
+                was.success_response,
+                now.success_response,
+            ),
+        ] {
+            if before != after {
+                let class = match (flag, after) {
+                    ("success-response", _) => Class::BreaksBoth,
+                    (_, true) => Class::Compatible,
+                    (_, false) => Class::BreaksClients,
+                };
+                let kind = ChangeKind::FlagChanged { flag, now: after };
+                self.emit(&place, class, kind);
+            }
+        }
+        let input = Place {
+            direction: Some(Direction::Input),
+            ..place.clone()
+        };
+        self.object_or_empty(was.arg_type, now.arg_type, &input);
+        let output = Place {
+            direction: Some(Direction::Output),
+            ..place
+        };
+        self.object_or_empty(was.ret_type, now.ret_type, &output);
+    }
+
+    /// An event in both schemas: its condition, features and data
+    /// (output).
+    fn event(&mut self, old_entity: &Entity, was: &Event, new_entity: &Entity, now: &Event) {
+        let subject = Subject::Event(new_entity.name.clone());
+        let place = Place::top(subject, None, new_entity.ifcond.as_ref());
+        self.condition(
+            old_entity.ifcond.as_ref(),
+            new_entity.ifcond.as_ref(),
+            &place,
+            Item::Event,
+            Class::BreaksClients,
+            Class::Compatible,
+        );
+        self.features(
+            &old_entity.features,
+            &new_entity.features,
+            &place,
+            &Item::Event,
+        );
+        let output = Place {
+            direction: Some(Direction::Output),
+            ..place
+        };
+        self.object_or_empty(was.arg_type, now.arg_type, &output);
     }
 
     /// Compares command arguments, answers or event data: no type is
