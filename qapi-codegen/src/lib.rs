@@ -9,11 +9,14 @@
 //! * [`rust`]: types, commands, events as `proc_macro2` tokens,
 //!   formatted with `prettyplease`;
 //! * [`introspect`]: the `query-qmp-schema` answer;
-//! * [`builder`]: the `build.rs` entry point, in the style of prost-build.
+//! * [`builder`]: the `build.rs` entry point, in the style of prost-build;
+//! * [`diff`]: what an upgrade from one schema to another breaks on the
+//!   wire, for old clients and for old servers (`qapi-gen diff`).
 #![deny(missing_docs)]
 
 pub mod builder;
 pub mod cfg;
+pub mod diff;
 pub mod docs;
 pub mod introspect;
 pub mod names;

@@ -8,7 +8,8 @@
 //!   in `tests/tests/snapshots/` (for each seed schema
 //!   `schemas/VERSION/net-schema.json`: the generated Rust,
 //!   `net_rust@VERSION.snap`, and the IR dump, `net_ir@VERSION.snap`) and
-//!   the upgrade summary `schemas/UPGRADES.md`.
+//!   the upgrade report `schemas/UPGRADES.md` (what `qapi-gen diff`
+//!   reports between consecutive seeds, from `qapi_codegen::diff`).
 //!
 //! # Updating snapshots
 //!

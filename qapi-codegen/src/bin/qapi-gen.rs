@@ -11,6 +11,11 @@
 //!   command traits and dispatchers, request types, events, introspection.
 //!   Without a schema it uses the newest seed bundled with this repository
 //!   (`schemas/9.0.4/net-schema.json`); without `-o` it prints to stdout.
+//! * `qapi-gen diff [--for client|server|both] [--format text|json] OLD NEW`
+//!   prints what an upgrade from schema OLD to schema NEW changes on the
+//!   wire, classified by whom it breaks (see `qapi_codegen::diff`). Exit
+//!   status: 0 when nothing breaks the side `--for` names (default
+//!   `both`), 1 when something does, 2 when a schema cannot be read.
 //! * `qapi-gen` without a subcommand acts as `qapi-gen rust`.
 
 use std::io::IsTerminal as _;
@@ -18,7 +23,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use qapi_parser::Options;
 
 /// The schema used when no subcommand is given, found through this crate's
@@ -48,6 +53,9 @@ enum Command {
     /// Print the `query-qmp-schema` answer a QEMU built from the schema
     /// gives, as pretty-printed JSON.
     Introspect(IntrospectArgs),
+    /// Print what an upgrade from one schema to another breaks on the
+    /// wire, for old clients and for old servers.
+    Diff(DiffArgs),
 }
 
 /// Arguments of `qapi-gen rust`: the Builder's options.
@@ -124,6 +132,45 @@ struct IntrospectArgs {
     schema: PathBuf,
 }
 
+/// Whose breakage `qapi-gen diff` exits non-zero for.
+#[derive(Clone, Copy, ValueEnum)]
+enum ForSide {
+    /// Old clients talking to a new server.
+    Client,
+    /// Old servers receiving new clients' requests (and new clients
+    /// reading old servers' answers).
+    Server,
+    /// Either.
+    Both,
+}
+
+/// The output format of `qapi-gen diff`.
+#[derive(Clone, Copy, ValueEnum)]
+enum DiffFormat {
+    /// One line per change, in sections by class.
+    Text,
+    /// One JSON object, for tools.
+    Json,
+}
+
+/// Arguments of `qapi-gen diff`.
+#[derive(Args)]
+struct DiffArgs {
+    /// Exit with status 1 when a change breaks this side.
+    #[arg(long = "for", value_enum, default_value = "both")]
+    side: ForSide,
+    /// The output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: DiffFormat,
+    /// Short for `--format json`.
+    #[arg(long)]
+    json: bool,
+    /// The old schema's top file (any QEMU release).
+    old: PathBuf,
+    /// The new schema's top file.
+    new: PathBuf,
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
         Some(Command::Check(args)) => check(
@@ -135,6 +182,7 @@ fn main() -> ExitCode {
         ),
         Some(Command::Introspect(args)) => introspect(&args),
         Some(Command::Rust(args)) => rust(&args),
+        Some(Command::Diff(args)) => diff(&args),
         None => rust(&RustArgs {
             runtime: "::qapi_runtime".into(),
             unstable: "include".into(),
@@ -280,5 +328,50 @@ fn introspect(args: &IntrospectArgs) -> ExitCode {
             eprintln!("qapi-gen: cannot write the answer: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `qapi-gen diff`: loads both schemas, prints the report, and exits
+/// with 1 when something breaks the side asked for (2 when a schema
+/// cannot be read).
+fn diff(args: &DiffArgs) -> ExitCode {
+    use qapi_codegen::diff::{self, Side};
+    // Released schemas are in older dialects of the language, which the
+    // front end accepts in legacy mode only for now; once legacy mode is
+    // the default (a change in progress), this can use the default.
+    let options = Options { legacy: true };
+    let load = |path: &Path| {
+        qapi_parser::load(path, &options).map_err(|err| {
+            eprintln!("{err}");
+        })
+    };
+    let (Ok(old), Ok(new)) = (load(&args.old), load(&args.new)) else {
+        return ExitCode::from(2);
+    };
+    let report = diff::diff(&old, &new);
+    let text = match (args.json, args.format) {
+        (true, _) | (false, DiffFormat::Json) => {
+            let mut text =
+                serde_json::to_string_pretty(&diff::to_json(&report)).unwrap_or_default();
+            text.push('\n');
+            text
+        }
+        (false, DiffFormat::Text) => diff::to_text(&report),
+    };
+    if let Err(err) = write_stdout(&text) {
+        if err.kind() != io::ErrorKind::BrokenPipe {
+            eprintln!("qapi-gen: cannot write the report: {err}");
+        }
+        return ExitCode::from(2);
+    }
+    let side = match args.side {
+        ForSide::Client => Side::Client,
+        ForSide::Server => Side::Server,
+        ForSide::Both => Side::Both,
+    };
+    if report.breaks(side) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
